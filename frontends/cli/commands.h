@@ -1,0 +1,11 @@
+#pragma once
+// Each `kt` subcommand lives in its own cmd_*.cpp and registers itself on the app here.
+#include <CLI/CLI.hpp>
+
+namespace kt::cli {
+
+// Each add_* function adds one subcommand (and its callback) to the app.
+void add_gguf_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+}  // namespace kt::cli

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything kt needs to build and test on Debian 12, from Debian's packages.
+# Idempotent: when all is present it prints nothing and exits 0.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git clang-format
+  libgtest-dev libgmock-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
+  libonig-dev pybind11-dev python3 python3-venv
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
