@@ -1,0 +1,105 @@
+#pragma once
+// Graph IR: the forward pass of a model as a list of operations in execution order. Models
+// build it, the placement plan annotates each node with a device, and backends execute it.
+// Shapes follow ggml order (innermost first); every builder checks its operands' shapes and
+// types and throws kt::Error naming the node on a mismatch, so bad model files or
+// architecture bugs surface at build time rather than as wrong numbers.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tensor/device.h"
+#include "tensor/dtype.h"
+#include "tensor/rope_params.h"
+#include "tensor/tensor.h"
+
+namespace kt::tensor {
+
+enum class Op {
+  Input,          // runtime data fed per step (hidden state, token ids, positions)
+  Weight,         // a model parameter (bound to a Tensor)
+  GetRows,        // embedding lookup: table {D, V}, ids I32 {T} -> {D, T}
+  MatMul,         // w {K, N}, x {K, T} -> {N, T}   (y = x . w^T, any weight type)
+  MatMulExperts,  // w {K, N, E}, x {K, T}, ids I32 {k, T} -> {N, k, T}: expert ids[j,t] on x[t]
+  Add,            // a + b; b may be one row {n} broadcast over a's rows
+  Mul,            // a * b; same broadcasting as Add
+  Scale,          // x * scalar
+  RMSNorm,        // per row; optional weight {n}
+  RoPE,           // x {D, H, T}, positions I32 {T}
+  Softmax,        // per row
+  Sigmoid,
+  SiLU,
+  SwiGLU,         // silu(gate) * up
+  TopK,           // x {N, T} -> indices I32 {k, T}, descending
+  Gather,         // x {N, T}, ids I32 {k, T} -> {k, T}: x[ids[j,t], t]
+  WeightedSum,    // x {N, k, T}, w {k, T} -> {N, T}: the MoE combine sum_j w[j,t] x[:, j, t]
+  Attention,      // q {Dk, Hq, T}, k {Dk, Hkv, S}, v {Dv, Hkv, S} -> {Dv, Hq, T}, causal
+  Copy,           // to another device
+  Reshape,
+};
+
+const char* op_name(Op op);
+
+using NodeId = int32_t;
+
+struct Node {
+  Op op = Op::Input;
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  // innermost first
+  std::vector<NodeId> inputs;
+  Device device;  // where it runs; set by the placement plan (defaults to CPU)
+  // Operation parameters (only the ones the op uses are meaningful).
+  float eps = 0.0f;    // RMSNorm
+  float scalar = 1.0f;  // Scale; Attention softmax scale
+  int k = 0;            // TopK
+  int64_t pos_offset = 0;  // Attention: position of the first query in the key sequence
+  RopeParams rope;      // RoPE
+  Tensor weight;        // Weight
+};
+
+class Graph {
+ public:
+  NodeId input(const std::string& name, DType dtype, const std::vector<int64_t>& shape);
+  NodeId weight(const std::string& name, const Tensor& t);
+
+  NodeId get_rows(NodeId table, NodeId ids, const std::string& name = "");
+  NodeId matmul(NodeId w, NodeId x, const std::string& name = "");
+  NodeId matmul_experts(NodeId w, NodeId x, NodeId ids, const std::string& name = "");
+  NodeId add(NodeId a, NodeId b, const std::string& name = "");
+  NodeId mul(NodeId a, NodeId b, const std::string& name = "");
+  NodeId scale(NodeId x, float s, const std::string& name = "");
+  NodeId rms_norm(NodeId x, NodeId w, float eps, const std::string& name = "");  // w may be -1
+  NodeId rope(NodeId x, NodeId positions, const RopeParams& p, const std::string& name = "");
+  NodeId softmax(NodeId x, const std::string& name = "");
+  NodeId sigmoid(NodeId x, const std::string& name = "");
+  NodeId silu(NodeId x, const std::string& name = "");
+  NodeId swiglu(NodeId gate, NodeId up, const std::string& name = "");
+  NodeId top_k(NodeId x, int k, const std::string& name = "");
+  NodeId gather(NodeId x, NodeId ids, const std::string& name = "");
+  NodeId weighted_sum(NodeId x, NodeId w, const std::string& name = "");
+  NodeId attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_offset,
+                   const std::string& name = "");
+  NodeId copy_to(NodeId x, Device d, const std::string& name = "");
+  NodeId reshape(NodeId x, const std::vector<int64_t>& shape, const std::string& name = "");
+
+  const Node& node(NodeId id) const { return nodes_.at(size_t(id)); }
+  Node& node(NodeId id) { return nodes_.at(size_t(id)); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  size_t size() const { return nodes_.size(); }
+  NodeId find(const std::string& name) const;  // -1 when absent
+
+  // One line per node: "%3 = MatMul(%1, %2) F32 {4096, 7} cpu  blk.0.attn_q".
+  std::string dump() const;
+
+ private:
+  NodeId push(Node n);
+  const Node& arg(NodeId id, const char* op) const;
+
+  std::vector<Node> nodes_;
+};
+
+int64_t numel(const std::vector<int64_t>& shape);
+std::string shape_str(const std::vector<int64_t>& shape);
+
+}  // namespace kt::tensor
