@@ -1,0 +1,20 @@
+#pragma once
+// Measures the machine's memory read bandwidth: the bound that decode-time GEMV kernels are
+// judged against (kt bench ops reports each kernel as a fraction of it).
+#include <cstddef>
+
+#include "backends/cpu/thread_pool.h"
+
+namespace kt::cpu {
+
+// Size of the last-level cache in bytes (0 when unknown).
+size_t last_level_cache_bytes();
+
+// A buffer size that is far bigger than the caches: 4x the last-level cache, at least 1 GiB.
+size_t bandwidth_buffer_bytes();
+
+// Best-of-`reps` read bandwidth in bytes/second with all threads of the pool streaming disjoint
+// slices of a buffer of `bytes`.
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps = 5);
+
+}  // namespace kt::cpu
