@@ -1,6 +1,7 @@
 #include "backends/cpu/membw.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +18,10 @@
 #endif
 
 namespace kt::cpu {
+
+// Where the checksum of the timed reads goes, so the compiler cannot drop them.
+std::atomic<uint64_t> g_membw_sink{0};
+
 namespace {
 
 // Sums 64-bit words so the loads cannot be optimised away; wide loads are needed to reach
@@ -32,7 +37,9 @@ __attribute__((target("avx512f"))) uint64_t read_avx512(const uint8_t* p, size_t
     acc3 = _mm512_xor_si512(acc3, _mm512_load_si512(p + i + 192));
   }
   acc0 = _mm512_xor_si512(_mm512_xor_si512(acc0, acc1), _mm512_xor_si512(acc2, acc3));
-  return uint64_t(_mm512_reduce_add_epi64(acc0));
+  alignas(64) uint64_t v[8];
+  _mm512_store_si512(v, acc0);
+  return v[0] ^ v[1] ^ v[2] ^ v[3] ^ v[4] ^ v[5] ^ v[6] ^ v[7];
 }
 
 __attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t* p, size_t n) {
@@ -115,8 +122,7 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
   uint64_t acc = 0;
   for (uint64_t v : sink) acc ^= v;
   // Publish the checksum so the reads are observable.
-  static volatile uint64_t g_sink;
-  g_sink = acc;
+  g_membw_sink.store(acc, std::memory_order_relaxed);
   return best;
 }
 
