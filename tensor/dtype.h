@@ -66,7 +66,9 @@ struct TypeTraits {
 const TypeTraits* find_type_traits(int32_t id);
 const TypeTraits& type_traits(DType t);
 std::optional<DType> dtype_from_name(std::string_view name);  // case-insensitive, "q4_k"
-inline const char* dtype_name(DType t) { return type_traits(t).name; }
+inline const char* dtype_name(DType t) {
+  return type_traits(t).name;
+}
 
 // Bytes of a row of ne0 elements; ne0 must be a multiple of the block size.
 inline size_t row_size(DType t, int64_t ne0) {

@@ -37,8 +37,8 @@ inline uint16_t fp32_to_fp16(float f) {
     return sign | 0x7C00 | (ax > 0x7F800000u ? 0x200 | ((ax >> 13) & 0x3FF) : 0);
   }
   if (ax >= 0x477FF000u) return sign | 0x7C00;  // rounds to >= 65520: overflow to inf
-  if (ax < 0x38800000u) {                        // below the smallest normal half: subnormal
-    if (ax < 0x33000000u) return sign;           // < 2^-25 rounds to zero
+  if (ax < 0x38800000u) {                       // below the smallest normal half: subnormal
+    if (ax < 0x33000000u) return sign;          // < 2^-25 rounds to zero
     const uint32_t e = ax >> 23;
     const uint32_t m = (ax & 0x7FFFFF) | 0x800000;
     const uint32_t shift = 126 - e;  // 14..24
@@ -54,7 +54,9 @@ inline uint16_t fp32_to_fp16(float f) {
   return sign | uint16_t(h);
 }
 
-inline float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
+inline float bf16_to_fp32(uint16_t h) {
+  return std::bit_cast<float>(uint32_t(h) << 16);
+}
 
 inline uint16_t fp32_to_bf16(float f) {
   const uint32_t u = std::bit_cast<uint32_t>(f);

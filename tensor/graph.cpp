@@ -8,26 +8,46 @@ namespace kt::tensor {
 
 const char* op_name(Op op) {
   switch (op) {
-    case Op::Input: return "Input";
-    case Op::Weight: return "Weight";
-    case Op::GetRows: return "GetRows";
-    case Op::MatMul: return "MatMul";
-    case Op::MatMulExperts: return "MatMulExperts";
-    case Op::Add: return "Add";
-    case Op::Mul: return "Mul";
-    case Op::Scale: return "Scale";
-    case Op::RMSNorm: return "RMSNorm";
-    case Op::RoPE: return "RoPE";
-    case Op::Softmax: return "Softmax";
-    case Op::Sigmoid: return "Sigmoid";
-    case Op::SiLU: return "SiLU";
-    case Op::SwiGLU: return "SwiGLU";
-    case Op::TopK: return "TopK";
-    case Op::Gather: return "Gather";
-    case Op::WeightedSum: return "WeightedSum";
-    case Op::Attention: return "Attention";
-    case Op::Copy: return "Copy";
-    case Op::Reshape: return "Reshape";
+    case Op::Input:
+      return "Input";
+    case Op::Weight:
+      return "Weight";
+    case Op::GetRows:
+      return "GetRows";
+    case Op::MatMul:
+      return "MatMul";
+    case Op::MatMulExperts:
+      return "MatMulExperts";
+    case Op::Add:
+      return "Add";
+    case Op::Mul:
+      return "Mul";
+    case Op::Scale:
+      return "Scale";
+    case Op::RMSNorm:
+      return "RMSNorm";
+    case Op::RoPE:
+      return "RoPE";
+    case Op::Softmax:
+      return "Softmax";
+    case Op::Sigmoid:
+      return "Sigmoid";
+    case Op::SiLU:
+      return "SiLU";
+    case Op::SwiGLU:
+      return "SwiGLU";
+    case Op::TopK:
+      return "TopK";
+    case Op::Gather:
+      return "Gather";
+    case Op::WeightedSum:
+      return "WeightedSum";
+    case Op::Attention:
+      return "Attention";
+    case Op::Copy:
+      return "Copy";
+    case Op::Reshape:
+      return "Reshape";
   }
   return "?";
 }
@@ -46,10 +66,14 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 namespace {
 
-int64_t dim(const std::vector<int64_t>& s, size_t i) { return i < s.size() ? s[i] : 1; }
+int64_t dim(const std::vector<int64_t>& s, size_t i) {
+  return i < s.size() ? s[i] : 1;
+}
 
 // Rows of a shape: everything but the innermost dimension.
-int64_t rows_of(const std::vector<int64_t>& s) { return numel(s) / (s.empty() ? 1 : s[0]); }
+int64_t rows_of(const std::vector<int64_t>& s) {
+  return numel(s) / (s.empty() ? 1 : s[0]);
+}
 
 Node make_node(Op op, const std::string& name, DType dtype, std::vector<int64_t> shape,
                std::vector<NodeId> inputs) {
@@ -129,11 +153,12 @@ NodeId Graph::matmul_experts(NodeId w, NodeId x, NodeId ids, const std::string& 
   if (I.dtype != DType::I32 || I.shape.size() != 2)
     fail("MatMulExperts", name, "ids must be I32 {k, T}");
   if (X.shape[0] != W.shape[0])
-    fail("MatMulExperts", name, "inner dimensions differ: " + shape_str(W.shape) + " vs " +
-                                    shape_str(X.shape));
+    fail("MatMulExperts", name,
+         "inner dimensions differ: " + shape_str(W.shape) + " vs " + shape_str(X.shape));
   if (rows_of(X.shape) != I.shape[1] && rows_of(X.shape) != I.shape[0] * I.shape[1])
     fail("MatMulExperts", name, "token count of input and ids differ");
-  Node n = make_node(Op::MatMulExperts, name, DType::F32, {W.shape[1], I.shape[0], I.shape[1]}, {w, x, ids});
+  Node n = make_node(Op::MatMulExperts, name, DType::F32, {W.shape[1], I.shape[0], I.shape[1]},
+                     {w, x, ids});
   return push(std::move(n));
 }
 
@@ -169,8 +194,8 @@ NodeId Graph::rms_norm(NodeId x, NodeId w, float eps, const std::string& name) {
   if (w >= 0) {
     const Node& W = arg(w, "RMSNorm");
     if (numel(W.shape) != X.shape[0])
-      fail("RMSNorm", name, "weight " + shape_str(W.shape) + " does not match rows of " +
-                                shape_str(X.shape));
+      fail("RMSNorm", name,
+           "weight " + shape_str(W.shape) + " does not match rows of " + shape_str(X.shape));
     n.inputs.push_back(w);
   }
   n.eps = eps;
@@ -183,8 +208,9 @@ NodeId Graph::rope(NodeId x, NodeId positions, const RopeParams& p, const std::s
   if (P.dtype != DType::I32 || numel(P.shape) != dim(X.shape, 2))
     fail("RoPE", name, "positions must be I32 with one entry per token");
   if (p.n_rot <= 0 || p.n_rot % 2 || p.n_rot > X.shape[0])
-    fail("RoPE", name, "n_rot " + std::to_string(p.n_rot) + " invalid for head_dim " +
-                           std::to_string(X.shape[0]));
+    fail(
+        "RoPE", name,
+        "n_rot " + std::to_string(p.n_rot) + " invalid for head_dim " + std::to_string(X.shape[0]));
   Node n = make_node(Op::RoPE, name, DType::F32, X.shape, {x, positions});
   n.rope = p;
   return push(std::move(n));
@@ -208,7 +234,8 @@ NodeId Graph::silu(NodeId x, const std::string& name) {
 NodeId Graph::swiglu(NodeId gate, NodeId up, const std::string& name) {
   const Node &G = arg(gate, "SwiGLU"), &U = arg(up, "SwiGLU");
   if (G.shape != U.shape)
-    fail("SwiGLU", name, "gate " + shape_str(G.shape) + " and up " + shape_str(U.shape) + " differ");
+    fail("SwiGLU", name,
+         "gate " + shape_str(G.shape) + " and up " + shape_str(U.shape) + " differ");
   Node n = make_node(Op::SwiGLU, name, DType::F32, G.shape, {gate, up});
   return push(std::move(n));
 }
@@ -216,7 +243,8 @@ NodeId Graph::swiglu(NodeId gate, NodeId up, const std::string& name) {
 NodeId Graph::top_k(NodeId x, int k, const std::string& name) {
   const Node& X = arg(x, "TopK");
   if (k <= 0 || k > X.shape[0])
-    fail("TopK", name, "k=" + std::to_string(k) + " outside [1, " + std::to_string(X.shape[0]) + "]");
+    fail("TopK", name,
+         "k=" + std::to_string(k) + " outside [1, " + std::to_string(X.shape[0]) + "]");
   Node n = make_node(Op::TopK, name, DType::I32, {k, rows_of(X.shape)}, {x});
   n.k = k;
   return push(std::move(n));
@@ -235,8 +263,9 @@ NodeId Graph::weighted_sum(NodeId x, NodeId w, const std::string& name) {
   if (W.dtype != DType::F32) fail("WeightedSum", name, "weights must be F32");
   if (X.shape.size() != 3 || W.shape.size() != 2 || W.shape[0] != X.shape[1] ||
       W.shape[1] != X.shape[2])
-    fail("WeightedSum", name, "expects x {N, k, T} and w {k, T}, got " + shape_str(X.shape) +
-                                  " and " + shape_str(W.shape));
+    fail("WeightedSum", name,
+         "expects x {N, k, T} and w {k, T}, got " + shape_str(X.shape) + " and " +
+             shape_str(W.shape));
   Node n = make_node(Op::WeightedSum, name, DType::F32, {X.shape[0], X.shape[2]}, {x, w});
   return push(std::move(n));
 }
@@ -253,7 +282,8 @@ NodeId Graph::attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_o
     fail("Attention", name, "query heads must be a multiple of key/value heads");
   if (pos_offset < 0 || pos_offset + Q.shape[2] > K.shape[2])
     fail("Attention", name, "queries extend past the key sequence");
-  Node n = make_node(Op::Attention, name, DType::F32, {V.shape[0], Q.shape[1], Q.shape[2]}, {q, k, v});
+  Node n =
+      make_node(Op::Attention, name, DType::F32, {V.shape[0], Q.shape[1], Q.shape[2]}, {q, k, v});
   n.scalar = scale;
   n.pos_offset = pos_offset;
   return push(std::move(n));
@@ -269,8 +299,8 @@ NodeId Graph::copy_to(NodeId x, Device d, const std::string& name) {
 NodeId Graph::reshape(NodeId x, const std::vector<int64_t>& shape, const std::string& name) {
   const Node& X = arg(x, "Reshape");
   if (numel(shape) != numel(X.shape) || shape.empty() || shape.size() > size_t(kMaxDims))
-    fail("Reshape", name, shape_str(X.shape) + " -> " + shape_str(shape) +
-                              " changes the element count");
+    fail("Reshape", name,
+         shape_str(X.shape) + " -> " + shape_str(shape) + " changes the element count");
   Node n = make_node(Op::Reshape, name, X.dtype, shape, {x});
   return push(std::move(n));
 }
@@ -282,8 +312,8 @@ std::string Graph::dump() const {
     out += "%" + std::to_string(i) + " = " + op_name(n.op) + "(";
     for (size_t j = 0; j < n.inputs.size(); ++j)
       out += (j ? ", %" : "%") + std::to_string(n.inputs[j]);
-    out += ") " + std::string(dtype_name(n.dtype)) + " " + shape_str(n.shape) + " " +
-           n.device.str();
+    out +=
+        ") " + std::string(dtype_name(n.dtype)) + " " + shape_str(n.shape) + " " + n.device.str();
     if (!n.name.empty()) out += "  " + n.name;
     out += "\n";
   }

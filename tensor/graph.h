@@ -29,12 +29,12 @@ enum class Op {
   Softmax,        // per row
   Sigmoid,
   SiLU,
-  SwiGLU,         // silu(gate) * up
-  TopK,           // x {N, T} -> indices I32 {k, T}, descending
-  Gather,         // x {N, T}, ids I32 {k, T} -> {k, T}: x[ids[j,t], t]
-  WeightedSum,    // x {N, k, T}, w {k, T} -> {N, T}: the MoE combine sum_j w[j,t] x[:, j, t]
-  Attention,      // q {Dk, Hq, T}, k {Dk, Hkv, S}, v {Dv, Hkv, S} -> {Dv, Hq, T}, causal
-  Copy,           // to another device
+  SwiGLU,       // silu(gate) * up
+  TopK,         // x {N, T} -> indices I32 {k, T}, descending
+  Gather,       // x {N, T}, ids I32 {k, T} -> {k, T}: x[ids[j,t], t]
+  WeightedSum,  // x {N, k, T}, w {k, T} -> {N, T}: the MoE combine sum_j w[j,t] x[:, j, t]
+  Attention,    // q {Dk, Hq, T}, k {Dk, Hkv, S}, v {Dv, Hkv, S} -> {Dv, Hq, T}, causal
+  Copy,         // to another device
   Reshape,
 };
 
@@ -50,12 +50,12 @@ struct Node {
   std::vector<NodeId> inputs;
   Device device;  // where it runs; set by the placement plan (defaults to CPU)
   // Operation parameters (only the ones the op uses are meaningful).
-  float eps = 0.0f;    // RMSNorm
-  float scalar = 1.0f;  // Scale; Attention softmax scale
-  int k = 0;            // TopK
+  float eps = 0.0f;        // RMSNorm
+  float scalar = 1.0f;     // Scale; Attention softmax scale
+  int k = 0;               // TopK
   int64_t pos_offset = 0;  // Attention: position of the first query in the key sequence
-  RopeParams rope;      // RoPE
-  Tensor weight;        // Weight
+  RopeParams rope;         // RoPE
+  Tensor weight;           // Weight
 };
 
 class Graph {

@@ -115,7 +115,9 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
   double best = 0.0;
   for (int r = 0; r < std::max(1, reps); ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    pool.run([&](int ith, int) { sink[size_t(ith) * 8] += read_buffer(base + size_t(ith) * slice, slice); });
+    pool.run([&](int ith, int) {
+      sink[size_t(ith) * 8] += read_buffer(base + size_t(ith) * slice, slice);
+    });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, double(slice) * nth / s);
   }

@@ -86,7 +86,8 @@ void rope_cos_sin(const RopeParams& p, int64_t pos, float* cos_out, float* sin_o
   const int half = p.n_rot / 2;
   float low = 0.0f, high = 0.0f;
   if (p.ext_factor != 0.0f) {
-    low = std::max(0.0f, std::floor(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_fast, p.freq_base)));
+    low =
+        std::max(0.0f, std::floor(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_fast, p.freq_base)));
     high = std::min(float(p.n_rot - 1),
                     std::ceil(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_slow, p.freq_base)));
   }

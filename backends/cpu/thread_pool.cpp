@@ -20,6 +20,8 @@ namespace {
 
 // How long an idle worker spins before sleeping on the generation counter.
 constexpr int kSpinIterations = 1 << 16;
+// How long the caller spins waiting for workers before yielding its core.
+constexpr int kCallerSpinIterations = 1 << 12;
 
 int read_int(const std::string& path, int fallback) {
   std::ifstream f(path);
@@ -48,7 +50,9 @@ int physical_cores() {
   return int(cores.size());
 }
 
-int default_cpu_threads() { return std::max(1, physical_cores() - 2); }
+int default_cpu_threads() {
+  return std::max(1, physical_cores() - 2);
+}
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   threads_.reserve(n_threads_ - 1);
@@ -91,7 +95,14 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   fn(0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) KT_PAUSE();
+  // Spin briefly, then yield: with more threads than free cores the workers we wait for need
+  // this core to finish.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kCallerSpinIterations)
+      KT_PAUSE();
+    else
+      std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 

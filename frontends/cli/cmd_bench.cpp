@@ -1,5 +1,45 @@
-// TEMPORARY placeholder so the tree links; replaced by the bench work.
+// `kt bench ...`: benchmarks. Figures are printed, never asserted.
+#include <memory>
+
+#include "frontends/cli/bench_ops.h"
 #include "frontends/cli/commands.h"
+
 namespace kt::cli {
-void add_bench_command(CLI::App& app) { app.add_subcommand("bench", "Benchmarks"); }
+
+void add_bench_command(CLI::App& app) {
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (kernels now; models later)");
+  bench->require_subcommand(1);
+
+  auto opt = std::make_shared<BenchOpsOptions>();
+  CLI::App* ops = bench->add_subcommand(
+      "ops",
+      "GEMV/GEMM throughput of the CPU kernels per weight type and thread count, beside "
+      "the measured memory read bandwidth");
+  ops->add_option("-t,--threads", opt->threads,
+                  "Thread counts to run (default: 1, powers of two, all physical cores)")
+      ->delimiter(',');
+  ops->add_option("--types", opt->types,
+                  "Weight types (default: f32,f16,bf16,q4_0,q8_0,q4_K,q5_K,q6_K)")
+      ->delimiter(',');
+  ops->add_option("--isa", opt->isa, "Kernel tier: best, reference, avx2, avx512 or all")
+      ->capture_default_str();
+  ops->add_option("-k,--cols", opt->k, "Inner dimension K of each weight matrix")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ops->add_option("-n,--rows", opt->n, "Rows N of each weight matrix")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ops->add_option("--tokens", opt->tokens, "Tokens in the GEMM (prefill-shaped) run")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ops->add_option("--working-set", opt->working_set_gib,
+                  "GiB of weights cycled through by the GEMV run (default: 4x LLC, >= 1 GiB)");
+  ops->add_option("--reps", opt->reps, "Repetitions; the best is reported")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ops->add_flag("--json", opt->json, "Print JSON instead of a table");
+  ops->add_flag("--quick", opt->quick, "Tiny sizes, to check that everything runs");
+  ops->callback([opt] { run_bench_ops(*opt); });
+}
+
 }  // namespace kt::cli

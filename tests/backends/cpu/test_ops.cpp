@@ -166,8 +166,7 @@ TEST(OpsGetRows, DequantizesRequestedRowsAndRejectsBadIds) {
       EXPECT_EQ(out[i * len + j], tensor::fp16_to_fp32(f16[ids[i] * len + j]));
   get_rows(tensor::DType::Q8_0, q8.data(), vocab, len, ids, 3, out.data());
   for (int i = 0; i < 3; ++i)
-    for (int64_t j = 0; j < len; ++j)
-      EXPECT_NEAR(out[i * len + j], table[ids[i] * len + j], 0.03);
+    for (int64_t j = 0; j < len; ++j) EXPECT_NEAR(out[i * len + j], table[ids[i] * len + j], 0.03);
   const int32_t bad[1] = {5};
   EXPECT_THROW(get_rows(tensor::DType::F16, f16.data(), vocab, len, bad, 1, out.data()), Error);
   const int32_t neg[1] = {-1};

@@ -1,7 +1,7 @@
 // GPU dequantization against the CPU reference, on random block bytes (every bit pattern of
 // the quants, sane f16 scales). Skips cleanly on machines without a GPU.
-#include <gtest/gtest.h>
 #include <cuda_runtime.h>
+#include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
@@ -27,10 +27,20 @@ std::vector<uint8_t> random_blocks(DType type, int64_t n, uint32_t seed) {
   for (auto& b : v) b = uint8_t(rng());
   std::vector<size_t> f16_offsets;
   switch (type) {
-    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: f16_offsets = {0}; break;
-    case DType::Q4_K: case DType::Q5_K: f16_offsets = {0, 2}; break;
-    case DType::Q6_K: f16_offsets = {208}; break;
-    default: break;
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q5_0:
+      f16_offsets = {0};
+      break;
+    case DType::Q4_K:
+    case DType::Q5_K:
+      f16_offsets = {0, 2};
+      break;
+    case DType::Q6_K:
+      f16_offsets = {208};
+      break;
+    default:
+      break;
   }
   std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
   auto put = [&](size_t at) {
@@ -79,7 +89,9 @@ TEST_P(CudaDequant, MatchesCpuReference) {
 INSTANTIATE_TEST_SUITE_P(Types, CudaDequant,
                          ::testing::Values(DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0,
                                            DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K),
-                         [](const auto& info) { return std::string(tensor::dtype_name(info.param)); });
+                         [](const auto& info) {
+                           return std::string(tensor::dtype_name(info.param));
+                         });
 
 TEST(CudaDequantErrors, RejectsUnsupportedTypeAndBadLength) {
   EXPECT_THROW(dequantize_on_device(DType::IQ4_XS, nullptr, nullptr, 256), Error);
