@@ -16,7 +16,9 @@ namespace {
 
 using namespace kt::tensor;
 
-__device__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ float h2f(uint16_t h) {
+  return __half2float(__ushort_as_half(h));
+}
 
 __device__ void scale_min_k4(int j, const uint8_t* s, int* sc, int* m) {
   if (j < 4) {
@@ -59,8 +61,8 @@ __global__ void k_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
   if (i >= n) return;
   const BlockQ5_0& b = x[i / QK5_0];
   const int e = int(i % QK5_0);
-  const uint32_t h = b.qh[0] | (uint32_t(b.qh[1]) << 8) | (uint32_t(b.qh[2]) << 16) |
-                     (uint32_t(b.qh[3]) << 24);
+  const uint32_t h =
+      b.qh[0] | (uint32_t(b.qh[1]) << 8) | (uint32_t(b.qh[2]) << 16) | (uint32_t(b.qh[3]) << 24);
   const int lo = e < 16 ? (b.qs[e] & 0x0F) : (b.qs[e - 16] >> 4);
   const int q = lo | int(((h >> e) & 1) << 4);
   y[i] = h2f(b.d) * (q - 16);
@@ -107,8 +109,14 @@ __global__ void k_q6_K(const BlockQ6_K* x, float* y, int64_t n) {
 
 bool can_dequantize(tensor::DType t) {
   switch (t) {
-    case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q4_0: case DType::Q5_0:
-    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
       return true;
     default:
       return false;
@@ -128,15 +136,32 @@ void dequantize_on_device(tensor::DType type, const void* src, float* dst, int64
   const unsigned blocks = unsigned((n + threads - 1) / threads);
   auto s = static_cast<cudaStream_t>(stream);
   switch (type) {
-    case DType::F16: k_f16<<<blocks, threads, 0, s>>>(static_cast<const uint16_t*>(src), dst, n); break;
-    case DType::BF16: k_bf16<<<blocks, threads, 0, s>>>(static_cast<const uint16_t*>(src), dst, n); break;
-    case DType::Q8_0: k_q8_0<<<blocks, threads, 0, s>>>(static_cast<const BlockQ8_0*>(src), dst, n); break;
-    case DType::Q4_0: k_q4_0<<<blocks, threads, 0, s>>>(static_cast<const BlockQ4_0*>(src), dst, n); break;
-    case DType::Q5_0: k_q5_0<<<blocks, threads, 0, s>>>(static_cast<const BlockQ5_0*>(src), dst, n); break;
-    case DType::Q4_K: k_q4_K<<<blocks, threads, 0, s>>>(static_cast<const BlockQ4_K*>(src), dst, n); break;
-    case DType::Q5_K: k_q5_K<<<blocks, threads, 0, s>>>(static_cast<const BlockQ5_K*>(src), dst, n); break;
-    case DType::Q6_K: k_q6_K<<<blocks, threads, 0, s>>>(static_cast<const BlockQ6_K*>(src), dst, n); break;
-    default: break;
+    case DType::F16:
+      k_f16<<<blocks, threads, 0, s>>>(static_cast<const uint16_t*>(src), dst, n);
+      break;
+    case DType::BF16:
+      k_bf16<<<blocks, threads, 0, s>>>(static_cast<const uint16_t*>(src), dst, n);
+      break;
+    case DType::Q8_0:
+      k_q8_0<<<blocks, threads, 0, s>>>(static_cast<const BlockQ8_0*>(src), dst, n);
+      break;
+    case DType::Q4_0:
+      k_q4_0<<<blocks, threads, 0, s>>>(static_cast<const BlockQ4_0*>(src), dst, n);
+      break;
+    case DType::Q5_0:
+      k_q5_0<<<blocks, threads, 0, s>>>(static_cast<const BlockQ5_0*>(src), dst, n);
+      break;
+    case DType::Q4_K:
+      k_q4_K<<<blocks, threads, 0, s>>>(static_cast<const BlockQ4_K*>(src), dst, n);
+      break;
+    case DType::Q5_K:
+      k_q5_K<<<blocks, threads, 0, s>>>(static_cast<const BlockQ5_K*>(src), dst, n);
+      break;
+    case DType::Q6_K:
+      k_q6_K<<<blocks, threads, 0, s>>>(static_cast<const BlockQ6_K*>(src), dst, n);
+      break;
+    default:
+      break;
   }
   check(cudaGetLastError(), "dequantize kernel launch");
 }

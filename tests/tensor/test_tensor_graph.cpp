@@ -57,9 +57,7 @@ TEST(TensorView, SliceTransposeReshape) {
 TEST(TensorView, WrapKeepsOwnerAlive) {
   auto owner = std::make_shared<std::vector<float>>(8, 1.5f);
   Tensor t;
-  {
-    t = Tensor::wrap(DType::F32, {8}, owner->data(), Device::cpu(), owner);
-  }
+  { t = Tensor::wrap(DType::F32, {8}, owner->data(), Device::cpu(), owner); }
   owner.reset();
   EXPECT_EQ(t.data_as<float>()[7], 1.5f);
 }
