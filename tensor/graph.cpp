@@ -309,9 +309,10 @@ std::string Graph::dump() const {
   std::string out;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const Node& n = nodes_[i];
-    out += "%" + std::to_string(i) + " = " + op_name(n.op) + "(";
+    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string.
+    out.append("%").append(std::to_string(i)).append(" = ").append(op_name(n.op)).append("(");
     for (size_t j = 0; j < n.inputs.size(); ++j)
-      out += (j ? ", %" : "%") + std::to_string(n.inputs[j]);
+      out.append(j ? ", %" : "%").append(std::to_string(n.inputs[j]));
     out +=
         ") " + std::string(dtype_name(n.dtype)) + " " + shape_str(n.shape) + " " + n.device.str();
     if (!n.name.empty()) out += "  " + n.name;
