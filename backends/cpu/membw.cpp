@@ -97,7 +97,20 @@ size_t last_level_cache_bytes() {
 }
 
 size_t bandwidth_buffer_bytes() {
-  return std::max<size_t>(size_t(1) << 30, 4 * last_level_cache_bytes());
+  // Server L3s reach hundreds of MB and keep part of a buffer only 4x their size (measured:
+  // 1.2 GB over a 300 MB L3 read 15-35% faster than DRAM allows), so take 8x, at least 4 GiB,
+  // but no more than a quarter of the memory that is free.
+  size_t want = std::max<size_t>(size_t(4) << 30, 8 * last_level_cache_bytes());
+  std::ifstream f("/proc/meminfo");
+  std::string key, unit;
+  size_t kb = 0;
+  while (f >> key >> kb >> unit) {
+    if (key == "MemAvailable:") {
+      want = std::min(want, kb * 1024 / 4);
+      break;
+    }
+  }
+  return std::max<size_t>(want, size_t(256) << 20);
 }
 
 double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {

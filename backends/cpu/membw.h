@@ -10,7 +10,8 @@ namespace kt::cpu {
 // Size of the last-level cache in bytes (0 when unknown).
 size_t last_level_cache_bytes();
 
-// A buffer size that is far bigger than the caches: 4x the last-level cache, at least 1 GiB.
+// A buffer size far bigger than the caches: 8x the last-level cache, at least 4 GiB (capped at
+// a quarter of the available memory).
 size_t bandwidth_buffer_bytes();
 
 // Best-of-`reps` read bandwidth in bytes/second with all threads of the pool streaming disjoint

@@ -16,7 +16,7 @@ struct BenchOpsOptions {
   int64_t k = 4096;                // columns (inner dimension)
   int64_t n = 4096;                // rows per matrix
   int64_t tokens = 64;             // tokens of the GEMM (prefill-shaped) run
-  double working_set_gib = 0;      // GEMV working set; 0: 4x last-level cache, at least 1 GiB
+  double working_set_gib = 0;      // GEMV working set; 0: bandwidth_buffer_bytes()
   int reps = 5;
   bool json = false;
   bool quick = false;  // tiny sizes: checks that everything runs, figures meaningless

@@ -33,7 +33,7 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   ops->add_option("--working-set", opt->working_set_gib,
-                  "GiB of weights cycled through by the GEMV run (default: 4x LLC, >= 1 GiB)");
+                  "GiB of weights cycled through by the GEMV run (default: 8x LLC, >= 4 GiB)");
   ops->add_option("--reps", opt->reps, "Repetitions; the best is reported")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
