@@ -48,6 +48,8 @@ const char* op_name(Op op) {
       return "Copy";
     case Op::Reshape:
       return "Reshape";
+    case Op::CacheAppend:
+      return "CacheAppend";
   }
   return "?";
 }
@@ -302,6 +304,25 @@ NodeId Graph::reshape(NodeId x, const std::vector<int64_t>& shape, const std::st
     fail("Reshape", name,
          shape_str(X.shape) + " -> " + shape_str(shape) + " changes the element count");
   Node n = make_node(Op::Reshape, name, X.dtype, shape, {x});
+  return push(std::move(n));
+}
+
+NodeId Graph::cache_append(NodeId cache, NodeId x, int64_t pos, const std::string& name) {
+  const Node &C = arg(cache, "CacheAppend"), &X = arg(x, "CacheAppend");
+  if (C.op != Op::Input) fail("CacheAppend", name, "the cache must be an Input node");
+  if (C.shape.size() != 3 || X.shape.size() != 3 || C.shape[0] != X.shape[0] ||
+      C.shape[1] != X.shape[1])
+    fail("CacheAppend", name,
+         "cache " + shape_str(C.shape) + " and rows " + shape_str(X.shape) +
+             " must be {D, H, *} alike");
+  if (C.dtype != DType::F32) fail("CacheAppend", name, "the cache must be F32");
+  if (pos < 0 || pos + X.shape[2] > C.shape[2])
+    fail("CacheAppend", name,
+         "positions [" + std::to_string(pos) + ", " + std::to_string(pos + X.shape[2]) +
+             ") exceed the cache of " + std::to_string(C.shape[2]));
+  Node n = make_node(Op::CacheAppend, name, DType::F32, {C.shape[0], C.shape[1], pos + X.shape[2]},
+                     {cache, x});
+  n.pos_offset = pos;
   return push(std::move(n));
 }
 

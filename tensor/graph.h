@@ -36,6 +36,8 @@ enum class Op {
   Attention,    // q {Dk, Hq, T}, k {Dk, Hkv, S}, v {Dv, Hkv, S} -> {Dv, Hq, T}, causal
   Copy,         // to another device
   Reshape,
+  CacheAppend,  // cache {D, H, S_max} (an Input), x {D, H, T}: writes x at rows [pos, pos+T)
+                // of the cache and yields the view {D, H, pos+T}: the KV cache of a step
 };
 
 const char* op_name(Op op);
@@ -82,6 +84,8 @@ class Graph {
                    const std::string& name = "");
   NodeId copy_to(NodeId x, Device d, const std::string& name = "");
   NodeId reshape(NodeId x, const std::vector<int64_t>& shape, const std::string& name = "");
+  // pos = how many positions the cache already holds.
+  NodeId cache_append(NodeId cache, NodeId x, int64_t pos, const std::string& name = "");
 
   const Node& node(NodeId id) const { return nodes_.at(size_t(id)); }
   Node& node(NodeId id) { return nodes_.at(size_t(id)); }

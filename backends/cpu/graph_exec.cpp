@@ -262,6 +262,16 @@ std::vector<Tensor> GraphExecutor::run(const Graph& g, const std::map<NodeId, Te
       case Op::Reshape:
         val[i] = in(0).reshape(n.shape);
         break;
+      case Op::CacheAppend: {
+        // Writes into the caller's cache tensor: this is how a step's keys and values persist.
+        const Tensor& cache = in(0);
+        const Tensor& x = in(1);
+        const int64_t row = n.shape[0] * n.shape[1];
+        std::copy_n(x.data_as<float>(), x.numel(), cache.data_as<float>() + n.pos_offset * row);
+        val[i] =
+            cache.reshape({n.shape[0], n.shape[1], cache.numel() / row}).slice(2, 0, n.shape[2]);
+        break;
+      }
     }
   }
   return val;

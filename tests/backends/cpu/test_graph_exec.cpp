@@ -141,6 +141,51 @@ TEST(GraphExec, CausalGqaAttentionMatchesHandComputation) {
     }
 }
 
+// Decoding with a KV cache, one step at a time, gives what one pass over the whole sequence
+// gives: the cache keeps the earlier keys and values between graph runs.
+TEST(GraphExec, KvCacheStepsMatchOneFullPass) {
+  const int64_t D = 8, H = 2, S = 6, cap = 10;
+  ThreadPool pool(2);
+  Tensor q = random_f32({D, H, S}, 31), k = random_f32({D, H, S}, 32),
+         v = random_f32({D, H, S}, 33);
+  Graph full;
+  NodeId fq = full.input("q", DType::F32, {D, H, S});
+  NodeId fk = full.input("k", DType::F32, {D, H, S});
+  NodeId fv = full.input("v", DType::F32, {D, H, S});
+  NodeId fo = full.attention(fq, fk, fv, 0.3f, 0);
+  GraphExecutor ex(pool);
+  auto want = ex.run(full, {{fq, q}, {fk, k}, {fv, v}})[size_t(fo)];
+
+  Tensor kc = Tensor::zeros(DType::F32, {D, H, cap}), vc = Tensor::zeros(DType::F32, {D, H, cap});
+  const int64_t steps[] = {3, 1, 2};  // a prefill chunk, then single tokens
+  int64_t pos = 0;
+  for (int64_t T : steps) {
+    Graph g;
+    NodeId cq = g.input("q", DType::F32, {D, H, T});
+    NodeId ck = g.input("k", DType::F32, {D, H, T});
+    NodeId cv = g.input("v", DType::F32, {D, H, T});
+    NodeId kcache = g.input("k_cache", DType::F32, {D, H, cap});
+    NodeId vcache = g.input("v_cache", DType::F32, {D, H, cap});
+    NodeId kall = g.cache_append(kcache, ck, pos);
+    NodeId vall = g.cache_append(vcache, cv, pos);
+    NodeId o = g.attention(cq, kall, vall, 0.3f, pos);
+    auto val = ex.run(g, {{cq, q.slice(2, pos, pos + T).reshape({D, H, T})},
+                          {ck, k.slice(2, pos, pos + T).reshape({D, H, T})},
+                          {cv, v.slice(2, pos, pos + T).reshape({D, H, T})},
+                          {kcache, kc},
+                          {vcache, vc}});
+    for (int64_t i = 0; i < D * H * T; ++i)
+      EXPECT_NEAR(val[size_t(o)].data_as<float>()[i], want.data_as<float>()[pos * D * H + i], 1e-5);
+    pos += T;
+  }
+  Graph over;
+  NodeId c = over.input("c", DType::F32, {D, H, cap});
+  NodeId x = over.input("x", DType::F32, {D, H, 2});
+  EXPECT_THROW(over.cache_append(c, x, 9), Error);
+  EXPECT_THROW(over.cache_append(over.scale(c, 1.0f), x, 0),
+               Error);  // a computed value is no cache
+}
+
 TEST(GraphExec, RejectsMissingOrMismatchedInputsAndForeignDevices) {
   ThreadPool pool(1);
   Graph g;
