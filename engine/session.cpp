@@ -1,0 +1,61 @@
+#include "engine/session.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "tensor/error.h"
+
+namespace kt::engine {
+
+using tensor::DType;
+using tensor::Tensor;
+
+Session::Session(const models::Architecture& arch, cpu::ThreadPool& pool, int64_t n_ctx)
+    : arch_(arch), pool_(pool), exec_(pool), n_ctx_(n_ctx) {
+  if (n_ctx < 1) throw Error("context size must be positive, got " + std::to_string(n_ctx));
+  for (const models::CacheSpec& spec : arch.cache_specs()) {
+    tensor::Shape shape = spec.row_shape;
+    shape.push_back(n_ctx);
+    caches_.push_back(Tensor::zeros(DType::F32, shape));
+  }
+}
+
+std::vector<float> Session::eval(std::span<const int32_t> tokens, int64_t chunk_size) {
+  if (tokens.empty()) throw Error("eval: no tokens");
+  if (n_past_ + int64_t(tokens.size()) > n_ctx_)
+    throw Error("context full: " + std::to_string(n_past_) + " + " + std::to_string(tokens.size()) +
+                " tokens exceed the context of " + std::to_string(n_ctx_));
+  const int64_t n_vocab = arch_.hparams().n_vocab;
+  for (int32_t t : tokens)
+    if (t < 0 || t >= n_vocab)
+      throw Error("token id " + std::to_string(t) + " is outside the vocabulary of " +
+                  std::to_string(n_vocab));
+  chunk_size = std::max<int64_t>(1, chunk_size);
+  std::vector<float> logits;
+  for (size_t begin = 0; begin < tokens.size(); begin += size_t(chunk_size)) {
+    const int64_t T = std::min<int64_t>(chunk_size, int64_t(tokens.size() - begin));
+    const bool last_chunk = begin + size_t(T) == tokens.size();
+    models::StepGraph step = arch_.build_step(T, n_past_, n_ctx_, 1);
+    Tensor ids = Tensor::zeros(DType::I32, {T});
+    Tensor pos = Tensor::zeros(DType::I32, {T});
+    for (int64_t i = 0; i < T; ++i) {
+      ids.data_as<int32_t>()[i] = tokens[begin + size_t(i)];
+      pos.data_as<int32_t>()[i] = int32_t(n_past_ + i);
+    }
+    Tensor out = Tensor::zeros(DType::I32, {1});
+    out.data_as<int32_t>()[0] = int32_t(T - 1);
+    std::map<tensor::NodeId, Tensor> inputs = {
+        {step.tokens, ids}, {step.positions, pos}, {step.out_rows, out}};
+    for (size_t c = 0; c < caches_.size(); ++c) inputs[step.caches[c]] = caches_[c];
+    std::vector<Tensor> values = exec_.run(step.graph, inputs);
+    n_past_ += T;
+    if (last_chunk) {
+      const Tensor& l = values[size_t(step.logits)];
+      logits.assign(l.data_as<float>(), l.data_as<float>() + n_vocab);
+    }
+  }
+  return logits;
+}
+
+}  // namespace kt::engine
