@@ -113,9 +113,33 @@ size_t bandwidth_buffer_bytes() {
   return std::max<size_t>(want, size_t(256) << 20);
 }
 
-double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
+double measure_read_bandwidth(ThreadPool& pool, const void* buffer, size_t bytes, int reps) {
   const int nth = pool.size();
   // Each thread's slice is a multiple of 4 KiB so that it starts aligned for wide loads.
+  const size_t slice = bytes / size_t(nth) / 4096 * 4096;
+  if (slice == 0) throw Error("bandwidth buffer of " + std::to_string(bytes) + " bytes too small");
+  const auto* base = static_cast<const uint8_t*>(buffer);
+  const size_t misalign = reinterpret_cast<uintptr_t>(base) % 64;
+  if (misalign) base += 64 - misalign;  // the loads are aligned; drop a few bytes at the start
+  std::vector<uint64_t> sink(size_t(nth) * 8);
+  double best = 0.0;
+  for (int r = 0; r < std::max(1, reps); ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.run([&](int ith, int) {
+      const size_t len = misalign && ith == nth - 1 ? slice - 64 : slice;
+      sink[size_t(ith) * 8] += read_buffer(base + size_t(ith) * slice, len);
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, double(slice) * nth / s);
+  }
+  uint64_t acc = 0;
+  for (uint64_t v : sink) acc ^= v;
+  g_membw_sink.store(acc, std::memory_order_relaxed);  // the reads are observable
+  return best;
+}
+
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
+  const int nth = pool.size();
   const size_t slice = bytes / size_t(nth) / 4096 * 4096;
   if (slice == 0) throw Error("bandwidth buffer of " + std::to_string(bytes) + " bytes too small");
   void* raw = std::aligned_alloc(4096, slice * size_t(nth));
@@ -124,21 +148,7 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
   auto* base = static_cast<uint8_t*>(raw);
   // First touch from the thread that will read the slice (places pages on its NUMA node).
   pool.run([&](int ith, int) { std::memset(base + size_t(ith) * slice, ith + 1, slice); });
-  std::vector<uint64_t> sink(size_t(nth) * 8);
-  double best = 0.0;
-  for (int r = 0; r < std::max(1, reps); ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.run([&](int ith, int) {
-      sink[size_t(ith) * 8] += read_buffer(base + size_t(ith) * slice, slice);
-    });
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, double(slice) * nth / s);
-  }
-  uint64_t acc = 0;
-  for (uint64_t v : sink) acc ^= v;
-  // Publish the checksum so the reads are observable.
-  g_membw_sink.store(acc, std::memory_order_relaxed);
-  return best;
+  return measure_read_bandwidth(pool, raw, slice * size_t(nth), reps);
 }
 
 }  // namespace kt::cpu

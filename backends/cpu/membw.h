@@ -18,4 +18,9 @@ size_t bandwidth_buffer_bytes();
 // slices of a buffer of `bytes`.
 double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps = 5);
 
+// The same on a caller's buffer (e.g. the weights a kernel is about to stream), so that the
+// bound and the kernel see the same pages at nearly the same time; bytes should be a multiple
+// of 4 KiB per thread for the wide loads to stay aligned.
+double measure_read_bandwidth(ThreadPool& pool, const void* buffer, size_t bytes, int reps);
+
 }  // namespace kt::cpu
