@@ -102,8 +102,11 @@ def randomize(model, seed):
 def hub_state_dict(model, model_type):
     """State dict under the names published checkpoints use (one tensor per expert)."""
     out = {}
+    tied = getattr(model.config, "tie_word_embeddings", False)
     for k, t in model.state_dict().items():
-        t = t.detach().to(torch.float32).contiguous()
+        if tied and k == "lm_head.weight":
+            continue  # tied checkpoints on the Hub store the embedding only
+        t = t.detach().to(torch.float32).clone().contiguous()
         m = re.match(r"(.*\.experts)\.(gate_up_proj|down_proj)$", k)
         if m and t.dim() == 3:
             # Fused 3-D expert parameters of newer transformers: split per expert.
