@@ -2,12 +2,13 @@
 #include <memory>
 
 #include "frontends/cli/bench_ops.h"
+#include "frontends/cli/bench_tokenizer.h"
 #include "frontends/cli/commands.h"
 
 namespace kt::cli {
 
 void add_bench_command(CLI::App& app) {
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (kernels now; models later)");
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks: CPU kernels (ops), tokenizers (tokenizer)");
   bench->require_subcommand(1);
 
   auto opt = std::make_shared<BenchOpsOptions>();
@@ -40,6 +41,8 @@ void add_bench_command(CLI::App& app) {
   ops->add_flag("--json", opt->json, "Print JSON instead of a table");
   ops->add_flag("--quick", opt->quick, "Tiny sizes, to check that everything runs");
   ops->callback([opt] { run_bench_ops(*opt); });
+
+  add_bench_tokenizer_command(bench);
 }
 
 }  // namespace kt::cli
