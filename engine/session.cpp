@@ -22,6 +22,15 @@ Session::Session(const models::Architecture& arch, cpu::ThreadPool& pool, int64_
 }
 
 std::vector<float> Session::eval(std::span<const int32_t> tokens, int64_t chunk_size) {
+  return run(tokens, chunk_size, false);
+}
+
+std::vector<float> Session::eval_all(std::span<const int32_t> tokens, int64_t chunk_size) {
+  return run(tokens, chunk_size, true);
+}
+
+std::vector<float> Session::run(std::span<const int32_t> tokens, int64_t chunk_size,
+                                bool all_logits) {
   if (tokens.empty()) throw Error("eval: no tokens");
   if (n_past_ + int64_t(tokens.size()) > n_ctx_)
     throw Error("context full: " + std::to_string(n_past_) + " + " + std::to_string(tokens.size()) +
@@ -36,24 +45,26 @@ std::vector<float> Session::eval(std::span<const int32_t> tokens, int64_t chunk_
   for (size_t begin = 0; begin < tokens.size(); begin += size_t(chunk_size)) {
     const int64_t T = std::min<int64_t>(chunk_size, int64_t(tokens.size() - begin));
     const bool last_chunk = begin + size_t(T) == tokens.size();
-    models::StepGraph step = arch_.build_step(T, n_past_, n_ctx_, 1);
+    const int64_t n_out = all_logits ? T : 1;
+    models::StepGraph step = arch_.build_step(T, n_past_, n_ctx_, n_out);
     Tensor ids = Tensor::zeros(DType::I32, {T});
     Tensor pos = Tensor::zeros(DType::I32, {T});
     for (int64_t i = 0; i < T; ++i) {
       ids.data_as<int32_t>()[i] = tokens[begin + size_t(i)];
       pos.data_as<int32_t>()[i] = int32_t(n_past_ + i);
     }
-    Tensor out = Tensor::zeros(DType::I32, {1});
-    out.data_as<int32_t>()[0] = int32_t(T - 1);
+    Tensor out = Tensor::zeros(DType::I32, {n_out});
+    for (int64_t i = 0; i < n_out; ++i) out.data_as<int32_t>()[i] = int32_t(T - n_out + i);
     std::map<tensor::NodeId, Tensor> inputs = {
         {step.tokens, ids}, {step.positions, pos}, {step.out_rows, out}};
     for (size_t c = 0; c < caches_.size(); ++c) inputs[step.caches[c]] = caches_[c];
     std::vector<Tensor> values = exec_.run(step.graph, inputs);
     n_past_ += T;
-    if (last_chunk) {
-      const Tensor& l = values[size_t(step.logits)];
+    const Tensor& l = values[size_t(step.logits)];
+    if (all_logits)
+      logits.insert(logits.end(), l.data_as<float>(), l.data_as<float>() + n_out * n_vocab);
+    else if (last_chunk)
       logits.assign(l.data_as<float>(), l.data_as<float>() + n_vocab);
-    }
   }
   return logits;
 }

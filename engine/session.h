@@ -22,12 +22,17 @@ class Session {
   // (n_vocab floats) after the last one. Throws kt::Error when the context would overflow or
   // a token id is outside the vocabulary; the session is unchanged then.
   std::vector<float> eval(std::span<const int32_t> tokens, int64_t chunk_size = 512);
+  // As eval(), returning the logits after every token: tokens.size() rows of n_vocab floats
+  // (perplexity, log-prob comparisons).
+  std::vector<float> eval_all(std::span<const int32_t> tokens, int64_t chunk_size = 512);
 
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
   void reset() { n_past_ = 0; }
 
  private:
+  std::vector<float> run(std::span<const int32_t> tokens, int64_t chunk_size, bool all_logits);
+
   const models::Architecture& arch_;
   cpu::ThreadPool& pool_;
   cpu::GraphExecutor exec_;

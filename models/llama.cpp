@@ -83,11 +83,4 @@ StepGraph Llama::build_step(int64_t T, int64_t pos, int64_t n_ctx, int64_t n_out
   return s;
 }
 
-std::unique_ptr<Architecture> make_architecture(const tensor::GgufFile& f, WeightSet weights) {
-  HParams hp = HParams::from_gguf(f);
-  if (hp.arch == "llama") return std::make_unique<Llama>(std::move(hp), std::move(weights));
-  throw Error(f.name() + ": architecture \"" + hp.arch +
-              "\" is not supported yet (supported: llama)");
-}
-
 }  // namespace kt::models
