@@ -7,6 +7,7 @@ namespace kt::cli {
 // Each add_* function adds one subcommand (and its callback) to the app.
 void add_gguf_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 
 }  // namespace kt::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kt 0.1.0");
   kt::cli::add_gguf_command(app);
   kt::cli::add_bench_command(app);
+  kt::cli::add_convert_command(app);
   kt::cli::add_tokenize_command(app);
   try {
     app.parse(argc, argv);

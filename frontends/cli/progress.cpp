@@ -1,0 +1,42 @@
+#include "frontends/cli/progress.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace kt::cli {
+
+ProgressBar::ProgressBar(std::string label, size_t total)
+    : label_(std::move(label)),
+      total_(total ? total : 1),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()) {}
+
+void ProgressBar::update(size_t done) {
+  const auto now = std::chrono::steady_clock::now();
+  const double frac = double(done) / double(total_);
+  const double secs = std::chrono::duration<double>(now - start_).count();
+  if (tty_) {
+    // At most 20 redraws a second: drawing must not slow what it measures.
+    if (done < total_ && now - last_draw_ < std::chrono::milliseconds(50)) return;
+    last_draw_ = now;
+    const int width = 30, filled = int(frac * width);
+    std::fprintf(stderr, "\r%s [%.*s%*s] %3d%% %zu/%zu %.1fs", label_.c_str(), filled,
+                 "==============================", width - filled, "", int(frac * 100), done,
+                 total_, secs);
+    std::fflush(stderr);
+  } else {
+    const int decile = int(frac * 10);
+    if (decile == last_decile_) return;
+    last_decile_ = decile;
+    std::fprintf(stderr, "%s %3d%% (%zu/%zu, %.1fs)\n", label_.c_str(), decile * 10, done, total_,
+                 secs);
+  }
+}
+
+void ProgressBar::finish() {
+  update(total_);
+  if (tty_) std::fprintf(stderr, "\n");
+}
+
+}  // namespace kt::cli
