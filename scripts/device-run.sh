@@ -26,5 +26,6 @@ for arg in "$@"; do
   case "$arg" in
     bench) ./build-dev/kt bench ops --json > "$OUT/bench_ops.json" 2> "$OUT/bench_ops.err"
            ./build-dev/kt bench ops --threads 16 --isa all --types q4_K,q8_0 > "$OUT/bench_ops_isa.txt" 2>&1 ;;
+    tok) ./build-dev/kt bench tokenizer --testdata .testdata > "$OUT/bench_tok.txt" 2>&1 ;;
   esac
 done
