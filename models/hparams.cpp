@@ -39,10 +39,21 @@ HParams HParams::from_gguf(const tensor::GgufFile& f) {
   const float scale = f.get_f32(a + "rope.scaling.factor", 0.0f);
   const std::string type(f.get_string(a + "rope.scaling.type", "none"));
   if (type == "linear" && scale > 0) h.rope.freq_scale = 1.0f / scale;
+  h.rope.n_ctx_orig = int(h.n_ctx_train);
+  if (type == "yarn" && scale > 0) {
+    // ggml semantics: the ramp between interpolated and extrapolated frequencies, with the
+    // magnitude correction 1 + 0.1 ln(s) applied inside the rope, times attn_factor.
+    h.rope.freq_scale = 1.0f / scale;
+    h.rope.ext_factor = f.get_f32(a + "rope.scaling.yarn_ext_factor", 1.0f);
+    h.rope.attn_factor = f.get_f32(a + "rope.scaling.attn_factor", 1.0f);
+    h.rope.beta_fast = f.get_f32(a + "rope.scaling.yarn_beta_fast", 32.0f);
+    h.rope.beta_slow = f.get_f32(a + "rope.scaling.yarn_beta_slow", 1.0f);
+    h.rope.n_ctx_orig =
+        int(f.get_u32(a + "rope.scaling.original_context_length", uint32_t(h.n_ctx_train)));
+  }
   if (h.rope.n_rot <= 0 || h.rope.n_rot % 2 || h.rope.n_rot > h.head_dim)
     bad(a + "rope.dimension_count " + std::to_string(h.rope.n_rot) + " invalid for head size " +
         std::to_string(h.head_dim));
-  h.rope.n_ctx_orig = int(h.n_ctx_train);
   return h;
 }
 

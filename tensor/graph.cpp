@@ -1,5 +1,6 @@
 #include "tensor/graph.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "tensor/error.h"
@@ -50,6 +51,14 @@ const char* op_name(Op op) {
       return "Reshape";
     case Op::CacheAppend:
       return "CacheAppend";
+    case Op::Slice:
+      return "Slice";
+    case Op::Concat:
+      return "Concat";
+    case Op::MoeSelect:
+      return "MoeSelect";
+    case Op::MoeWeights:
+      return "MoeWeights";
   }
   return "?";
 }
@@ -165,7 +174,9 @@ NodeId Graph::matmul_experts(NodeId w, NodeId x, NodeId ids, const std::string& 
 }
 
 static bool broadcastable(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-  return a == b || (numel(b) == dim(a, 0) && dim(b, 0) == dim(a, 0));
+  const bool row = numel(b) == dim(a, 0) && dim(b, 0) == dim(a, 0);
+  const bool per_row = dim(b, 0) == 1 && numel(b) == rows_of(a);
+  return a == b || row || per_row;
 }
 
 NodeId Graph::add(NodeId a, NodeId b, const std::string& name) {
@@ -323,6 +334,92 @@ NodeId Graph::cache_append(NodeId cache, NodeId x, int64_t pos, const std::strin
   Node n = make_node(Op::CacheAppend, name, DType::F32, {C.shape[0], C.shape[1], pos + X.shape[2]},
                      {cache, x});
   n.pos_offset = pos;
+  return push(std::move(n));
+}
+
+NodeId Graph::slice(NodeId x, int64_t begin, int64_t end, const std::string& name) {
+  const Node& X = arg(x, "Slice");
+  if (begin < 0 || end <= begin || end > X.shape[0])
+    fail("Slice", name,
+         "range [" + std::to_string(begin) + ", " + std::to_string(end) + ") outside rows of " +
+             shape_str(X.shape));
+  if (X.dtype != DType::F32) fail("Slice", name, "input must be F32");
+  std::vector<int64_t> out = X.shape;
+  out[0] = end - begin;
+  Node n = make_node(Op::Slice, name, DType::F32, out, {x});
+  n.offset = begin;
+  return push(std::move(n));
+}
+
+NodeId Graph::concat(NodeId a, NodeId b, const std::string& name) {
+  const Node &A = arg(a, "Concat"), &B = arg(b, "Concat");
+  if (A.dtype != DType::F32 || B.dtype != DType::F32) fail("Concat", name, "inputs must be F32");
+  const size_t nd = std::max(A.shape.size(), B.shape.size());
+  std::vector<int64_t> out(nd);
+  out[0] = dim(A.shape, 0) + dim(B.shape, 0);
+  bool ok = true;
+  for (size_t i = 1; i < nd; ++i) {
+    const int64_t da = dim(A.shape, i), db = dim(B.shape, i);
+    out[i] = std::max(da, db);
+    ok = ok && (da == db || (i == 1 && (da == 1 || db == 1)));
+  }
+  if (!ok)
+    fail("Concat", name,
+         shape_str(A.shape) + " and " + shape_str(B.shape) +
+             " differ beyond dim 0 (only a one-entry dim 1 broadcasts)");
+  Node n = make_node(Op::Concat, name, DType::F32, out, {a, b});
+  return push(std::move(n));
+}
+
+static void check_routing(const Node& L, const MoeRouting& r, const char* op,
+                          const std::string& name) {
+  const int64_t X = L.shape[0];
+  if (L.dtype != DType::F32 || L.shape.size() > 2)
+    fail(op, name, "logits must be F32 {experts, tokens}, got " + shape_str(L.shape));
+  if (r.k <= 0 || r.k > X)
+    fail(op, name, "k=" + std::to_string(r.k) + " outside [1, " + std::to_string(X) + "]");
+  if (r.n_group < 1 || X % r.n_group != 0)
+    fail(op, name,
+         std::to_string(r.n_group) + " groups do not divide " + std::to_string(X) + " experts");
+  if (r.n_group > 1) {
+    const int64_t per_group = X / r.n_group;
+    if (r.n_group_used < 1 || r.n_group_used > r.n_group)
+      fail(op, name,
+           "groups used " + std::to_string(r.n_group_used) + " outside [1, " +
+               std::to_string(r.n_group) + "]");
+    if (r.k > r.n_group_used * per_group)
+      fail(op, name, "k exceeds the experts of the groups kept");
+    if (r.group_score == MoeGroupScore::Top2Sum && per_group < 2)
+      fail(op, name, "top-2 group scores need at least two experts per group");
+  }
+}
+
+NodeId Graph::moe_select(NodeId logits, NodeId bias, const MoeRouting& r, const std::string& name) {
+  const Node& L = arg(logits, "MoeSelect");
+  check_routing(L, r, "MoeSelect", name);
+  Node n = make_node(Op::MoeSelect, name, DType::I32, {r.k, dim(L.shape, 1)}, {logits});
+  if (bias >= 0) {
+    const Node& B = arg(bias, "MoeSelect");
+    if (numel(B.shape) != L.shape[0])
+      fail("MoeSelect", name,
+           "bias " + shape_str(B.shape) + " does not match " + std::to_string(L.shape[0]) +
+               " experts");
+    n.inputs.push_back(bias);
+  }
+  n.routing = r;
+  return push(std::move(n));
+}
+
+NodeId Graph::moe_weights(NodeId logits, NodeId ids, const MoeRouting& r, const std::string& name) {
+  const Node &L = arg(logits, "MoeWeights"), &I = arg(ids, "MoeWeights");
+  check_routing(L, r, "MoeWeights", name);
+  if (I.dtype != DType::I32 || I.shape.size() != 2 || I.shape[0] != r.k ||
+      I.shape[1] != dim(L.shape, 1))
+    fail("MoeWeights", name,
+         "ids must be I32 {" + std::to_string(r.k) + ", " + std::to_string(dim(L.shape, 1)) +
+             "}, got " + shape_str(I.shape));
+  Node n = make_node(Op::MoeWeights, name, DType::F32, I.shape, {logits, ids});
+  n.routing = r;
   return push(std::move(n));
 }
 

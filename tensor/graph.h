@@ -10,6 +10,7 @@
 
 #include "tensor/device.h"
 #include "tensor/dtype.h"
+#include "tensor/moe_routing.h"
 #include "tensor/rope_params.h"
 #include "tensor/tensor.h"
 
@@ -21,7 +22,8 @@ enum class Op {
   GetRows,        // embedding lookup: table {D, V}, ids I32 {T} -> {D, T}
   MatMul,         // w {K, N}, x {K, T} -> {N, T}   (y = x . w^T, any weight type)
   MatMulExperts,  // w {K, N, E}, x {K, T}, ids I32 {k, T} -> {N, k, T}: expert ids[j,t] on x[t]
-  Add,            // a + b; b may be one row {n} broadcast over a's rows
+  Add,            // a + b; b may be one row {n} broadcast over a's rows, or one value per
+                  // row {1, rows...} broadcast along each row
   Mul,            // a * b; same broadcasting as Add
   Scale,          // x * scalar
   RMSNorm,        // per row; optional weight {n}
@@ -38,6 +40,11 @@ enum class Op {
   Reshape,
   CacheAppend,  // cache {D, H, S_max} (an Input), x {D, H, T}: writes x at rows [pos, pos+T)
                 // of the cache and yields the view {D, H, pos+T}: the KV cache of a step
+  Slice,        // x {D, ...} -> {end - begin, ...}: elements [begin, end) of every row
+  Concat,       // a {Da, ...}, b {Db, ...} -> {Da + Db, ...}: rows joined; an operand with one
+                // entry in dim 1 (one head) is broadcast over the other's dim 1
+  MoeSelect,    // logits {X, T} (+ bias {X}) -> ids I32 {k, T}: the router's choice
+  MoeWeights,   // logits {X, T}, ids I32 {k, T} -> F32 {k, T}: the chosen experts' weights
 };
 
 const char* op_name(Op op);
@@ -56,7 +63,9 @@ struct Node {
   float scalar = 1.0f;     // Scale; Attention softmax scale
   int k = 0;               // TopK
   int64_t pos_offset = 0;  // Attention: position of the first query in the key sequence
+  int64_t offset = 0;      // Slice: first element of each row kept
   RopeParams rope;         // RoPE
+  MoeRouting routing;      // MoeSelect, MoeWeights
   Tensor weight;           // Weight
 };
 
@@ -86,6 +95,14 @@ class Graph {
   NodeId reshape(NodeId x, const std::vector<int64_t>& shape, const std::string& name = "");
   // pos = how many positions the cache already holds.
   NodeId cache_append(NodeId cache, NodeId x, int64_t pos, const std::string& name = "");
+  // Elements [begin, end) of every row (dim 0).
+  NodeId slice(NodeId x, int64_t begin, int64_t end, const std::string& name = "");
+  // Rows of a followed by rows of b (dim 0); a one-entry dim 1 broadcasts.
+  NodeId concat(NodeId a, NodeId b, const std::string& name = "");
+  // MoE router over logits {X, T}: the selected expert ids, and their weights. bias (a {X}
+  // vector added to the scores for selection only) may be -1.
+  NodeId moe_select(NodeId logits, NodeId bias, const MoeRouting& r, const std::string& name = "");
+  NodeId moe_weights(NodeId logits, NodeId ids, const MoeRouting& r, const std::string& name = "");
 
   const Node& node(NodeId id) const { return nodes_.at(size_t(id)); }
   Node& node(NodeId id) { return nodes_.at(size_t(id)); }

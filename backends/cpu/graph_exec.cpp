@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backends/cpu/matmul.h"
+#include "backends/cpu/moe_route.h"
 #include "backends/cpu/ops.h"
 #include "tensor/error.h"
 
@@ -62,6 +63,21 @@ void causal_attention(const Node& n, const Tensor& q, const Tensor& k, const Ten
       for (int64_t s = 0; s <= last; ++s) axpy(scores[size_t(s)], V + (s * hkv + kvh) * dv, o, dv);
     }
   });
+}
+
+// Rows of a then rows of b, per (dim 1, dim 2, dim 3) index; a one-entry dim 1 broadcasts.
+Tensor concat_rows(const Node& n, const Tensor& a, const Tensor& b) {
+  Tensor out = Tensor::zeros(DType::F32, n.shape);
+  const int64_t da = a.ne(0), db = b.ne(0), d = da + db;
+  const int64_t n1 = out.ne(1), n23 = out.ne(2) * out.ne(3);
+  for (int64_t r = 0; r < n23; ++r)
+    for (int64_t h = 0; h < n1; ++h) {
+      float* o = out.data_as<float>() + (r * n1 + h) * d;
+      const int64_t ha = a.ne(1) == 1 ? 0 : h, hb = b.ne(1) == 1 ? 0 : h;
+      std::copy_n(a.data_as<float>() + (r * a.ne(1) + ha) * da, da, o);
+      std::copy_n(b.data_as<float>() + (r * b.ne(1) + hb) * db, db, o + da);
+    }
+  return out;
 }
 
 }  // namespace
@@ -150,12 +166,23 @@ std::vector<Tensor> GraphExecutor::run(const Graph& g, const std::map<NodeId, Te
         const Tensor& b = in(1);
         Tensor out = alloc(DType::F32);
         const int64_t row = n.shape[0], nrows = rows_of(n.shape);
-        const bool bcast = b.numel() == row && nrows > 1;
+        const bool same = b.numel() == a.numel();
+        const bool bcast = !same && b.numel() == row;  // one row for all rows
         std::vector<float> b_conv;
         const float* b_data = b.data_as<float>();
         if (b.dtype() != DType::F32) {
           b_conv = as_f32(b);
           b_data = b_conv.data();
+        }
+        if (!same && !bcast) {  // one value per row
+          for (int64_t r = 0; r < nrows; ++r) {
+            const float* ar = a.data_as<float>() + r * row;
+            float* yr = out.data_as<float>() + r * row;
+            for (int64_t c = 0; c < row; ++c)
+              yr[c] = n.op == Op::Add ? ar[c] + b_data[r] : ar[c] * b_data[r];
+          }
+          val[i] = out;
+          break;
         }
         for (int64_t r = 0; r < nrows; ++r) {
           const float* bp = b_data + (bcast ? 0 : r * row);
@@ -270,6 +297,45 @@ std::vector<Tensor> GraphExecutor::run(const Graph& g, const std::map<NodeId, Te
         std::copy_n(x.data_as<float>(), x.numel(), cache.data_as<float>() + n.pos_offset * row);
         val[i] =
             cache.reshape({n.shape[0], n.shape[1], cache.numel() / row}).slice(2, 0, n.shape[2]);
+        break;
+      }
+      case Op::Slice: {
+        Tensor out = alloc(DType::F32);
+        const Tensor& x = in(0);
+        const int64_t w = n.shape[0], src = x.ne(0);
+        for (int64_t r = 0; r < rows_of(n.shape); ++r)
+          std::copy_n(x.data_as<float>() + r * src + n.offset, w, out.data_as<float>() + r * w);
+        val[i] = out;
+        break;
+      }
+      case Op::Concat:
+        val[i] = concat_rows(n, in(0), in(1));
+        break;
+      case Op::MoeSelect: {
+        Tensor out = alloc(DType::I32);
+        const Tensor& l = in(0);
+        std::vector<float> bias;
+        if (n.inputs.size() > 1) bias = as_f32(in(1));
+        const int64_t X = l.ne(0), k = n.shape[0];
+        for (int64_t t = 0; t < n.shape[1]; ++t)
+          moe_select(l.data_as<float>() + t * X, bias.empty() ? nullptr : bias.data(), X, n.routing,
+                     out.data_as<int32_t>() + t * k);
+        val[i] = out;
+        break;
+      }
+      case Op::MoeWeights: {
+        Tensor out = alloc(DType::F32);
+        const Tensor& l = in(0);
+        const int64_t X = l.ne(0), k = n.shape[0];
+        for (int64_t t = 0; t < n.shape[1]; ++t) {
+          try {
+            moe_weights(l.data_as<float>() + t * X, in(1).data_as<int32_t>() + t * k, X, n.routing,
+                        out.data_as<float>() + t * k);
+          } catch (const Error& e) {
+            fail(n, id, e.what());
+          }
+        }
+        val[i] = out;
         break;
       }
     }

@@ -126,5 +126,62 @@ TEST(GraphIR, RejectsMismatchedShapesNamingTheNode) {
   EXPECT_THROW(g.matmul(w, 99), Error);
 }
 
+TEST(GraphIR, SliceConcatAndRoutingShapes) {
+  Graph g;
+  NodeId q = g.input("q", DType::F32, {24, 4, 3});
+  NodeId nope = g.slice(q, 0, 16, "q_nope");
+  EXPECT_EQ(g.node(nope).shape, (std::vector<int64_t>{16, 4, 3}));
+  EXPECT_EQ(g.node(g.slice(q, 16, 24)).shape, (std::vector<int64_t>{8, 4, 3}));
+  EXPECT_THROW(g.slice(q, 16, 25), Error);
+  EXPECT_THROW(g.slice(q, 8, 8), Error);
+  EXPECT_THROW(g.slice(q, -1, 4), Error);
+  NodeId pe = g.input("pe", DType::F32, {8, 1, 3});
+  EXPECT_EQ(g.node(g.concat(nope, pe)).shape, (std::vector<int64_t>{24, 4, 3}));  // broadcast
+  EXPECT_EQ(g.node(g.concat(pe, nope)).shape, (std::vector<int64_t>{24, 4, 3}));
+  NodeId pe2 = g.input("pe2", DType::F32, {8, 2, 3});
+  EXPECT_THROW(g.concat(nope, pe2), Error);  // 4 heads and 2 heads
+  NodeId pe3 = g.input("pe3", DType::F32, {8, 4, 2});
+  EXPECT_THROW(g.concat(nope, pe3), Error);  // token counts differ
+
+  // One value per row broadcasts along the row (a per-token gate).
+  NodeId x = g.input("x", DType::F32, {6, 3});
+  NodeId gate = g.input("gate", DType::F32, {1, 3});
+  EXPECT_EQ(g.node(g.mul(x, gate)).shape, (std::vector<int64_t>{6, 3}));
+  EXPECT_THROW(g.mul(x, g.input("bad", DType::F32, {1, 4})), Error);
+
+  NodeId logits = g.input("logits", DType::F32, {8, 3});
+  NodeId bias = g.input("bias", DType::F32, {8});
+  MoeRouting r;
+  r.k = 2;
+  r.n_group = 4;
+  r.n_group_used = 2;
+  NodeId ids = g.moe_select(logits, bias, r, "ids");
+  EXPECT_EQ(g.node(ids).dtype, DType::I32);
+  EXPECT_EQ(g.node(ids).shape, (std::vector<int64_t>{2, 3}));
+  NodeId w = g.moe_weights(logits, ids, r, "w");
+  EXPECT_EQ(g.node(w).dtype, DType::F32);
+  EXPECT_EQ(g.node(w).shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_THROW(g.moe_select(logits, g.input("b7", DType::F32, {7}), r), Error);
+  EXPECT_THROW(g.moe_weights(logits, logits, r), Error);  // ids must be I32
+  MoeRouting bad = r;
+  bad.n_group = 3;  // does not divide 8
+  EXPECT_THROW(g.moe_select(logits, -1, bad), Error);
+  bad = r;
+  bad.n_group_used = 5;
+  EXPECT_THROW(g.moe_select(logits, -1, bad), Error);
+  bad = r;
+  bad.k = 5;  // more than the 2 groups x 2 experts kept
+  EXPECT_THROW(g.moe_select(logits, -1, bad), Error);
+  bad = r;
+  bad.n_group = 8;  // one expert per group: no top-2 sum
+  bad.n_group_used = 4;
+  EXPECT_THROW(g.moe_select(logits, -1, bad), Error);
+  bad.group_score = MoeGroupScore::Max;
+  EXPECT_NO_THROW(g.moe_select(logits, -1, bad));
+  bad = r;
+  bad.k = 0;
+  EXPECT_THROW(g.moe_select(logits, -1, bad), Error);
+}
+
 }  // namespace
 }  // namespace kt::tensor

@@ -1,7 +1,9 @@
 // The CPU graph executor against the same computation written out by hand in double.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -206,6 +208,199 @@ TEST(GraphExec, RejectsMissingOrMismatchedInputsAndForeignDevices) {
   Tensor bad = Tensor::zeros(DType::I32, {2});
   bad.data_as<int32_t>()[1] = 10;
   EXPECT_THROW(ex.run(g2, {{ids, bad}}), Error);
+}
+
+TEST(GraphExec, SliceConcatAndPerRowBroadcastMatchHandComputation) {
+  ThreadPool pool(2);
+  Graph g;
+  NodeId a = g.input("a", DType::F32, {5, 3, 2});  // 5 values, 3 heads, 2 tokens
+  NodeId b = g.input("b", DType::F32, {2, 1, 2});  // one head, broadcast over the 3
+  NodeId s = g.slice(a, 1, 4);
+  NodeId c = g.concat(s, b);
+  NodeId c2 = g.concat(b, s);
+  NodeId x = g.input("x", DType::F32, {4, 3});
+  NodeId gate = g.input("gate", DType::F32, {1, 3});
+  NodeId m = g.mul(x, gate);
+  NodeId ad = g.add(x, gate);
+  Tensor at = random_f32({5, 3, 2}, 41), bt = random_f32({2, 1, 2}, 42),
+         xt = random_f32({4, 3}, 43), gt = random_f32({1, 3}, 44);
+  auto val = GraphExecutor(pool).run(g, {{a, at}, {b, bt}, {x, xt}, {gate, gt}});
+  const float *A = at.data_as<float>(), *B = bt.data_as<float>();
+  const float* S = val[size_t(s)].data_as<float>();
+  const float *C = val[size_t(c)].data_as<float>(), *C2 = val[size_t(c2)].data_as<float>();
+  for (int t = 0; t < 2; ++t)
+    for (int h = 0; h < 3; ++h) {
+      const int r = t * 3 + h;
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(S[r * 3 + i], A[r * 5 + 1 + i]);
+        EXPECT_EQ(C[r * 5 + i], A[r * 5 + 1 + i]);
+        EXPECT_EQ(C2[r * 5 + 2 + i], A[r * 5 + 1 + i]);
+      }
+      for (int i = 0; i < 2; ++i) {
+        EXPECT_EQ(C[r * 5 + 3 + i], B[t * 2 + i]);
+        EXPECT_EQ(C2[r * 5 + i], B[t * 2 + i]);
+      }
+    }
+  for (int t = 0; t < 3; ++t)
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_FLOAT_EQ(val[size_t(m)].data_as<float>()[t * 4 + i],
+                      xt.data_as<float>()[t * 4 + i] * gt.data_as<float>()[t]);
+      EXPECT_FLOAT_EQ(val[size_t(ad)].data_as<float>()[t * 4 + i],
+                      xt.data_as<float>()[t * 4 + i] + gt.data_as<float>()[t]);
+    }
+}
+
+// The router of gguf.md §6 written out plainly in double, independent of the executor.
+struct RefRoute {
+  std::vector<int> ids;
+  std::vector<double> w;
+};
+
+RefRoute ref_route(const std::vector<double>& l, const std::vector<double>& bias,
+                   const tensor::MoeRouting& r) {
+  const int X = int(l.size());
+  std::vector<double> p(size_t(X), 0.0);
+  double mx = -1e300, z = 0;
+  for (double v : l) mx = std::max(mx, v);
+  for (int i = 0; i < X; ++i) {
+    switch (r.gating) {
+      case tensor::MoeGating::Softmax:
+        p[i] = std::exp(l[i] - mx);
+        z += p[i];
+        break;
+      case tensor::MoeGating::Sigmoid:
+        p[i] = 1 / (1 + std::exp(-l[i]));
+        break;
+      case tensor::MoeGating::SoftmaxWeight:
+        p[i] = l[i];
+        break;
+      case tensor::MoeGating::SqrtSoftplus:
+        p[i] = std::sqrt(std::log(1 + std::exp(l[i])));
+        break;
+    }
+  }
+  if (r.gating == tensor::MoeGating::Softmax)
+    for (double& v : p) v /= z;
+  std::vector<double> s = p;
+  for (int i = 0; i < X && !bias.empty(); ++i) s[i] += bias[i];
+  std::vector<bool> allowed(size_t(X), true);
+  if (r.n_group > 1) {
+    const int per = X / r.n_group;
+    std::vector<std::pair<double, int>> gs;
+    for (int g = 0; g < r.n_group; ++g) {
+      std::vector<double> v(s.begin() + g * per, s.begin() + (g + 1) * per);
+      std::sort(v.rbegin(), v.rend());
+      gs.push_back({r.group_score == tensor::MoeGroupScore::Max ? v[0] : v[0] + v[1], g});
+    }
+    std::sort(gs.begin(), gs.end(), [](auto a, auto b) { return a.first > b.first; });
+    for (int g = r.n_group_used; g < r.n_group; ++g)
+      for (int i = 0; i < per; ++i) allowed[size_t(gs[size_t(g)].second * per + i)] = false;
+  }
+  std::vector<int> order;
+  for (int i = 0; i < X; ++i)
+    if (allowed[size_t(i)]) order.push_back(i);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return s[a] > s[b]; });
+  RefRoute out;
+  out.ids.assign(order.begin(), order.begin() + r.k);
+  double sum = 0, mw = -1e300;
+  for (int e : out.ids) mw = std::max(mw, p[e]);
+  for (int e : out.ids) {
+    out.w.push_back(r.gating == tensor::MoeGating::SoftmaxWeight ? std::exp(p[e] - mw) : p[e]);
+    sum += out.w.back();
+  }
+  if (r.gating == tensor::MoeGating::SoftmaxWeight)
+    for (double& w : out.w) w /= sum;
+  if (r.norm) {
+    sum = 0;
+    for (double w : out.w) sum += w;
+    const double d = r.norm_eps_additive ? sum + r.norm_eps : std::max<double>(sum, r.norm_eps);
+    for (double& w : out.w) w /= d;
+  }
+  for (double& w : out.w) w *= r.scale;
+  return out;
+}
+
+TEST(GraphExec, MoeRoutingVariantsMatchHandComputation) {
+  using tensor::MoeGating;
+  using tensor::MoeGroupScore;
+  const int64_t X = 16, T = 6;
+  ThreadPool pool(2);
+  struct Case {
+    const char* what;
+    tensor::MoeRouting r;
+    bool bias;
+  };
+  auto make = [](int k, MoeGating g, bool norm, float scale, int groups, int used,
+                 MoeGroupScore gs) {
+    tensor::MoeRouting r;
+    r.k = k;
+    r.gating = g;
+    r.norm = norm;
+    r.scale = scale;
+    r.n_group = groups;
+    r.n_group_used = used;
+    r.group_score = gs;
+    return r;
+  };
+  std::vector<Case> cases = {
+      {"mixtral: softmax, renormalised", make(2, MoeGating::Softmax, true, 1, 1, 1, {}), false},
+      {"qwen2moe: softmax, raw", make(4, MoeGating::Softmax, false, 1, 1, 1, {}), false},
+      {"deepseek-v2: groups by max, scaled",
+       make(3, MoeGating::Softmax, false, 16, 4, 2, MoeGroupScore::Max), false},
+      {"deepseek-v3: sigmoid, bias, top-2 sum groups, norm, scale",
+       make(4, MoeGating::Sigmoid, true, 2.5f, 8, 3, MoeGroupScore::Top2Sum), true},
+      {"softmax over the selected logits", make(3, MoeGating::SoftmaxWeight, false, 1, 1, 1, {}),
+       false},
+      {"sqrt(softplus), renormalised", make(2, MoeGating::SqrtSoftplus, true, 1, 1, 1, {}), true},
+  };
+  cases[3].r.norm_eps = 1e-20f;
+  cases[3].r.norm_eps_additive = true;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Graph g;
+    NodeId logits = g.input("logits", DType::F32, {X, T});
+    NodeId bias = c.bias ? g.input("bias", DType::F32, {X}) : -1;
+    NodeId ids = g.moe_select(logits, bias, c.r);
+    NodeId w = g.moe_weights(logits, ids, c.r);
+    Tensor lt = random_f32({X, T}, 51, 2.0f), bt = random_f32({X}, 52, 0.3f);
+    std::map<NodeId, Tensor> in = {{logits, lt}};
+    if (c.bias) in[bias] = bt;
+    auto val = GraphExecutor(pool).run(g, in);
+    std::vector<double> b;
+    if (c.bias) b.assign(bt.data_as<float>(), bt.data_as<float>() + X);
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<double> l(lt.data_as<float>() + t * X, lt.data_as<float>() + (t + 1) * X);
+      const RefRoute want = ref_route(l, b, c.r);
+      for (int j = 0; j < c.r.k; ++j) {
+        EXPECT_EQ(val[size_t(ids)].data_as<int32_t>()[t * c.r.k + j], want.ids[size_t(j)]);
+        EXPECT_NEAR(val[size_t(w)].data_as<float>()[t * c.r.k + j], want.w[size_t(j)],
+                    1e-5 * (1 + std::fabs(want.w[size_t(j)])));
+      }
+    }
+  }
+}
+
+// The per-head batched product of MLA attention: MatMulExperts with ids[h, t] = h applies
+// head h's matrix to row (h, t) of the input.
+TEST(GraphExec, MatMulExpertsWithHeadIdsIsAPerHeadProduct) {
+  const int64_t K = 8, N = 5, H = 3, T = 2;
+  ThreadPool pool(2);
+  Graph g;
+  Tensor wt = random_f32({K, N, H}, 61), xt = random_f32({K, H, T}, 62);
+  Tensor heads = Tensor::zeros(DType::I32, {H, T});
+  for (int64_t i = 0; i < H * T; ++i) heads.data_as<int32_t>()[i] = int32_t(i % H);
+  NodeId x = g.input("x", DType::F32, {K, H, T});
+  NodeId y = g.matmul_experts(g.weight("w", wt), g.reshape(x, {K, H * T}), g.weight("ids", heads));
+  EXPECT_EQ(g.node(y).shape, (std::vector<int64_t>{N, H, T}));
+  auto val = GraphExecutor(pool).run(g, {{x, xt}});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<double> xv(xt.data_as<float>() + (t * H + h) * K,
+                             xt.data_as<float>() + (t * H + h + 1) * K);
+      auto want = ref_matvec(wt.data_as<float>() + h * K * N, xv.data(), K, N);
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_NEAR(val[size_t(y)].data_as<float>()[(t * H + h) * N + n], want[size_t(n)], 1e-5);
+    }
 }
 
 }  // namespace
