@@ -2,6 +2,7 @@
 // A Session is one conversation's state on a loaded model: the KV cache and how many
 // positions it holds. eval() feeds tokens (prefill in chunks, or one token when decoding) and
 // returns the logits of the last one.
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -29,6 +30,8 @@ class Session {
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
   void reset() { n_past_ = 0; }
+  // Forgets every position from n on (a conversation rewound to a shared prefix).
+  void truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
 
  private:
   std::vector<float> run(std::span<const int32_t> tokens, int64_t chunk_size, bool all_logits);

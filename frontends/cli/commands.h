@@ -8,6 +8,7 @@ namespace kt::cli {
 void add_gguf_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 
 }  // namespace kt::cli

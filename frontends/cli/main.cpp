@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   kt::cli::add_gguf_command(app);
   kt::cli::add_bench_command(app);
   kt::cli::add_convert_command(app);
+  kt::cli::add_chat_command(app);
   kt::cli::add_tokenize_command(app);
   try {
     app.parse(argc, argv);
