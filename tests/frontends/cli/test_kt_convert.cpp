@@ -35,9 +35,9 @@ class KtConvert : public ::testing::Test {
 TEST_F(KtConvert, HfFolderToQ4KM) {
   const std::string out = (dir_ / "llama.gguf").string();
   int status = -1;
-  const std::string log = run(kt_ + " convert " + KT_SOURCE_DIR + "/tests/fixtures/hf/llama -o " +
-                                  out + " --type q4_k_m",
-                              &status);
+  const std::string log = run(
+      kt_ + " convert " + KT_SOURCE_DIR + "/tests/fixtures/hf/llama -o " + out + " --type q4_k_m",
+      &status);
   ASSERT_EQ(status, 0) << log;
   const std::string info = run(kt_ + " gguf " + out, &status);
   ASSERT_EQ(status, 0) << info;
@@ -70,6 +70,36 @@ TEST_F(KtConvert, BadRequestsNameTheProblem) {
   log = run(kt_ + " convert " + dir_.string() + " -o " + (dir_ / "x.gguf").string(), &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(log.find("config.json"), std::string::npos) << log;
+}
+
+}  // namespace
+
+namespace {
+
+// `kt chat` reads messages from stdin (one per line, or a """ block), streams answers, prints
+// figures after each, and ends at /exit.
+TEST_F(KtConvert, ChatReplFromPipedInput) {
+  const std::string dir = std::string(KT_TESTDATA_DIR) + "/stories260K";
+  if (!fs::exists(dir)) GTEST_SKIP() << "no " << dir;
+  const std::string gguf = (dir_ / "s.gguf").string();
+  int status = -1;
+  run(kt_ + " convert " + dir + "/stories260K.bin --tokenizer " + dir + "/tok512.bin -o " + gguf,
+      &status);
+  ASSERT_EQ(status, 0);
+  const std::string out =
+      run("printf 'Once upon a time\\n/clear\\n\"\"\"\\nLily\\nand Tom\\n\"\"\"\\n/exit\\n' | " +
+              kt_ + " chat -m " + gguf + " --temperature 0 --max_new_tokens 8 -t 1",
+          &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("conversation cleared"), std::string::npos) << out;
+  size_t n = 0;
+  for (size_t p = out.find("decode 8 tokens"); p != std::string::npos;
+       p = out.find("decode 8 tokens", p + 1))
+    ++n;
+  EXPECT_EQ(n, 2u) << out;
+  const std::string bad = run(kt_ + " chat -m " + dir_.string() + "/missing.gguf -p hi", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(bad.find("missing.gguf"), std::string::npos) << bad;
 }
 
 }  // namespace
