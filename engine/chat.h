@@ -42,12 +42,18 @@ class Chat {
   // Adds the user's message, streams the reply's text to on_text as it is decoded (never a
   // broken UTF-8 character), adds the reply to the history and returns the turn's figures.
   TurnStats send(const std::string& user, const std::function<void(std::string_view)>& on_text);
+  // Continues `text` as plain text, BOS first, outside the conversation: for base
+  // (pre-trained) models, which know no chat format. The history is left as it is.
+  TurnStats complete(const std::string& text, const std::function<void(std::string_view)>& on_text);
   void set_system(const std::string& system);  // replaces the system message; clears
   void clear();                                // forgets the conversation (keeps the system)
   const nlohmann::ordered_json& history() const { return messages_; }
 
  private:
   std::vector<int32_t> prompt_tokens() const;
+  // Evaluates prompt (reusing the cached prefix it shares) and samples the reply into *reply.
+  TurnStats generate(const std::vector<int32_t>& prompt,
+                     const std::function<void(std::string_view)>& on_text, std::string* reply);
 
   const Model& model_;
   ChatOptions opt_;

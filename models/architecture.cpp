@@ -1,6 +1,7 @@
 #include "models/architecture.h"
 
 #include "models/deepseek2.h"
+#include "models/gemma3.h"
 #include "models/llama.h"
 #include "models/qwen2.h"
 #include "models/qwen2moe.h"
@@ -17,8 +18,10 @@ std::unique_ptr<Architecture> make_architecture(const tensor::GgufFile& f, Weigh
   if (arch == "qwen2moe") return std::make_unique<Qwen2Moe>(f, std::move(hp), std::move(weights));
   if (arch == "qwen3moe") return std::make_unique<Qwen3Moe>(f, std::move(hp), std::move(weights));
   if (arch == "deepseek2") return std::make_unique<DeepSeek2>(f, std::move(hp), std::move(weights));
-  throw Error(f.name() + ": architecture \"" + arch +
-              "\" is not supported yet (supported: llama, qwen2, qwen2moe, qwen3moe, deepseek2)");
+  if (arch == "gemma3") return std::make_unique<Gemma3>(f, std::move(hp), std::move(weights));
+  throw Error(
+      f.name() + ": architecture \"" + arch +
+      "\" is not supported yet (supported: llama, qwen2, qwen2moe, qwen3moe, deepseek2, gemma3)");
 }
 
 }  // namespace kt::models

@@ -19,6 +19,27 @@ constexpr const char* kChatML =
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+// Gemma 3's turn format for files that carry no template (the PyPI Gemma 3 270M GGUF has
+// none): the text-only part of google/gemma-3-*-it's template. A system message is prefixed
+// to the first user turn, the assistant's role is "model", turns end with <end_of_turn>.
+constexpr const char* kGemma =
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{%- set first_user_prefix = '' -%}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if message['role'] == 'assistant' -%}{%- set role = 'model' -%}"
+    "{%- else -%}{%- set role = message['role'] -%}{%- endif -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}"
+    "{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}";
+
 std::string error_message(const std::string& name, const jinja::TemplateError& e) {
   std::string where = "template " + name;
   if (e.line() > 0) where += ", line " + std::to_string(e.line());
@@ -52,8 +73,13 @@ ChatTemplate ChatTemplate::chatml(std::string name) {
 }
 
 ChatTemplate ChatTemplate::fallback(const std::string& why) {
-  ChatTemplate t = chatml();
-  t.warning_ = why + "; using the ChatML template";
+  return builtin(kChatML, "chatml", why);
+}
+
+ChatTemplate ChatTemplate::builtin(const char* source, const std::string& name,
+                                   const std::string& why) {
+  ChatTemplate t(source, name);
+  t.warning_ = why + "; using the " + (name == "chatml" ? "ChatML" : name) + " template";
   std::cerr << "kt: warning: " << t.warning_ << "\n";
   return t;
 }
@@ -64,9 +90,14 @@ void ChatTemplate::set_variable(const std::string& key, nlohmann::ordered_json v
 
 ChatTemplate ChatTemplate::from_gguf(const tensor::GgufFile& gguf) {
   auto key = gguf.find("tokenizer.chat_template");
+  const std::string arch(gguf.get_string("general.architecture", ""));
+  const std::string why = gguf.name() + " has no tokenizer.chat_template";
+  // A family whose chat format is known gets it rather than ChatML, which its vocabulary
+  // does not have special tokens for (llama.cpp picks built-in formats the same way).
   ChatTemplate t =
       key ? ChatTemplate(std::string(key->as_string()), gguf.name() + ":tokenizer.chat_template")
-          : fallback(gguf.name() + " has no tokenizer.chat_template");
+      : arch.starts_with("gemma") ? builtin(kGemma, "gemma (built-in)", why)
+                                  : fallback(why);
   auto tokens = gguf.find("tokenizer.ggml.tokens");
   if (!tokens || !tokens->is_array()) return t;
   auto strings = tokens->as_strings();

@@ -24,7 +24,8 @@ class ChatTemplate {
   explicit ChatTemplate(std::string source, std::string name = "chat_template");
 
   // The GGUF key tokenizer.chat_template; special tokens (bos_token, eos_token, unk_token,
-  // pad_token) come from the GGUF vocabulary. Without a template: ChatML and a warning.
+  // pad_token) come from the GGUF vocabulary. Without a template: the family's built-in format
+  // where kt knows it (gemma*: Gemma's turns), else ChatML; with a warning either way.
   static ChatTemplate from_gguf(const tensor::GgufFile& gguf);
   // The key chat_template of a Hugging Face tokenizer_config.json: a string, or a list of
   // {name, template} of which "default" is used. Special tokens come from the same file.
@@ -46,7 +47,7 @@ class ChatTemplate {
   const std::string& name() const { return name_; }
   const std::string& source() const { return source_; }
   bool is_fallback() const { return !warning_.empty(); }
-  // Why the ChatML fallback is in use (also printed to stderr once); empty otherwise.
+  // Why a built-in template is in use (also printed to stderr once); empty otherwise.
   const std::string& warning() const { return warning_; }
 
   // Variables every render gets (special tokens from the model); render's `extra` wins.
@@ -59,6 +60,7 @@ class ChatTemplate {
 
  private:
   static ChatTemplate fallback(const std::string& why);
+  static ChatTemplate builtin(const char* source, const std::string& name, const std::string& why);
 
   std::string name_;
   std::string source_;

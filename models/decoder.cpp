@@ -70,6 +70,12 @@ std::vector<CacheSpec> gqa_cache_specs(const HParams& hp) {
 
 NodeId gqa_attention(StepGraph& s, const WeightSet& w, const HParams& hp, int64_t l, NodeId h,
                      int64_t T, int64_t pos, int64_t n_ctx) {
+  return gqa_attention(s, w, hp, l, h, T, pos, n_ctx,
+                       AttentionParams{hp.rope, 1.0f / std::sqrt(float(hp.head_dim)), 0});
+}
+
+NodeId gqa_attention(StepGraph& s, const WeightSet& w, const HParams& hp, int64_t l, NodeId h,
+                     int64_t T, int64_t pos, int64_t n_ctx, const AttentionParams& a) {
   const int64_t D = hp.head_dim, H = hp.n_head, Hkv = hp.n_head_kv;
   Graph& g = s.graph;
   const std::string p = "blk." + std::to_string(l) + ".";
@@ -87,14 +93,14 @@ NodeId gqa_attention(StepGraph& s, const WeightSet& w, const HParams& hp, int64_
     q = g.rms_norm(q, weight_node(g, w, blk_name(l, "attn_q_norm")), hp.rms_eps, p + "q_norm");
   if (w.has(blk_name(l, "attn_k_norm")))
     k = g.rms_norm(k, weight_node(g, w, blk_name(l, "attn_k_norm")), hp.rms_eps, p + "k_norm");
-  q = g.rope(q, s.positions, hp.rope, p + "q_rope");
-  k = g.rope(k, s.positions, hp.rope, p + "k_rope");
+  q = g.rope(q, s.positions, a.rope, p + "q_rope");
+  k = g.rope(k, s.positions, a.rope, p + "k_rope");
   NodeId kc = g.input(p + "k_cache", DType::F32, {D, Hkv, n_ctx});
   NodeId vc = g.input(p + "v_cache", DType::F32, {D, Hkv, n_ctx});
   s.caches.push_back(kc);
   s.caches.push_back(vc);
-  NodeId att = g.attention(q, g.cache_append(kc, k, pos), g.cache_append(vc, v, pos),
-                           1.0f / std::sqrt(float(D)), pos, p + "attn");
+  NodeId att = g.attention(q, g.cache_append(kc, k, pos), g.cache_append(vc, v, pos), a.scale, pos,
+                           a.window, p + "attn");
   return proj("attn_output", g.reshape(att, {H * D, T}));
 }
 

@@ -30,9 +30,20 @@ void finish_step(StepGraph& s, const WeightSet& w, const HParams& hp, tensor::No
 void check_gqa_weights(const WeightSet& w, const HParams& hp, int64_t l, bool qk_norm);
 std::vector<CacheSpec> gqa_cache_specs(const HParams& hp);
 // h: the normed hidden state {E, T}. Appends the layer's k and v cache inputs to s.caches and
-// returns the attention output projected back to {E, T}.
+// returns the attention output projected back to {E, T}. Uses hp.rope, softmax scale
+// 1/sqrt(head_dim) and no window.
 tensor::NodeId gqa_attention(StepGraph& s, const WeightSet& w, const HParams& hp, int64_t l,
                              tensor::NodeId h, int64_t T, int64_t pos, int64_t n_ctx);
+// What may differ from layer to layer (Gemma: local layers with their own rope base and a
+// sliding window, global layers with the file's rope).
+struct AttentionParams {
+  tensor::RopeParams rope;
+  float scale = 1.0f;  // softmax scale
+  int64_t window = 0;  // sliding window in positions; 0: all earlier positions
+};
+tensor::NodeId gqa_attention(StepGraph& s, const WeightSet& w, const HParams& hp, int64_t l,
+                             tensor::NodeId h, int64_t T, int64_t pos, int64_t n_ctx,
+                             const AttentionParams& a);
 
 // SwiGLU FFN of layer l from ffn_gate/ffn_up {E, F} and ffn_down {F, E}; `suffix` picks
 // another set with the same form ("_shexp": the shared expert).

@@ -34,9 +34,10 @@ ArchInfo arch_for(const std::string& model_type, const std::string& where) {
   if (model_type == "qwen3_moe") return {"qwen3moe", false};
   if (model_type == "deepseek_v2" || model_type == "deepseek_v3" || model_type == "kimi_k2")
     return {"deepseek2", false};
+  if (model_type == "gemma3_text") return {"gemma3", false};
   throw Error(where + ": model_type \"" + model_type +
               "\" is not supported (llama, mistral, mixtral, qwen2, qwen2_moe, qwen3_moe, "
-              "deepseek_v2, deepseek_v3, kimi_k2)");
+              "deepseek_v2, deepseek_v3, kimi_k2, gemma3_text)");
 }
 
 // Reads config values that may be absent or null.
@@ -57,11 +58,46 @@ struct Config {
   }
 };
 
-// rope_scaling (older configs) or rope_parameters (newer transformers), as one object.
+// rope_scaling (older configs) or rope_parameters (newer transformers), as one object. Models
+// with per-layer-type ropes (Gemma 3: {full_attention: {...}, sliding_attention: {...}}) give
+// the full-attention one: the GGUF rope keys describe the global layers.
 json rope_settings(const Config& c) {
-  if (c.has("rope_scaling") && c.j["rope_scaling"].is_object()) return c.j["rope_scaling"];
-  if (c.has("rope_parameters") && c.j["rope_parameters"].is_object()) return c.j["rope_parameters"];
-  return json::object();
+  json r = json::object();
+  if (c.has("rope_scaling") && c.j["rope_scaling"].is_object())
+    r = c.j["rope_scaling"];
+  else if (c.has("rope_parameters") && c.j["rope_parameters"].is_object())
+    r = c.j["rope_parameters"];
+  if (r.contains("full_attention") && r["full_attention"].is_object()) return r["full_attention"];
+  return r;
+}
+
+// Gemma 3 keys as llama.cpp's converter writes them, plus the local rope base under
+// rope.freq_base_swa; settings that GGUF gemma3 cannot express are refused.
+void write_gemma3_metadata(tensor::GgufWriter& w, const Config& c, const std::string& p) {
+  const int64_t E = c.integer("hidden_size"), H = c.integer("num_attention_heads");
+  const int64_t D = c.integer("head_dim", 256), n_layer = c.integer("num_hidden_layers");
+  w.set_u32(p + "attention.key_length", uint32_t(D));
+  w.set_u32(p + "attention.value_length", uint32_t(D));
+  w.set_u32(p + "attention.sliding_window", uint32_t(c.integer("sliding_window")));
+  double local_theta = c.number("rope_local_base_freq", 10000.0);
+  if (c.has("rope_parameters") && c.j["rope_parameters"].contains("sliding_attention"))
+    local_theta = c.j["rope_parameters"]["sliding_attention"].value("rope_theta", local_theta);
+  w.set_f32(p + "rope.freq_base_swa", float(local_theta));
+  auto refuse = [&](const std::string& what) {
+    throw Error(c.path + ": " + what + " cannot be expressed in a gemma3 GGUF file");
+  };
+  if (c.has("final_logit_softcapping")) refuse("final_logit_softcapping");
+  if (c.has("attn_logit_softcapping")) refuse("attn_logit_softcapping");
+  // The softmax scale is implied: 1/sqrt(head_dim), or 1/sqrt(E/H) for the 62-layer 27B.
+  const double qpas = c.number("query_pre_attn_scalar", double(D));
+  if (qpas != double(n_layer == 62 ? E / H : D))
+    refuse("query_pre_attn_scalar " + std::to_string(qpas));
+  if (c.has("layer_types") && c.j["layer_types"].is_array()) {
+    const json& types = c.j["layer_types"];
+    for (size_t l = 0; l < types.size(); ++l)
+      if (types[l] != ((l + 1) % 6 ? "sliding_attention" : "full_attention"))
+        refuse("layer_types other than five sliding layers then one full");
+  }
 }
 
 double yarn_get_mscale(double scale, double m) {
@@ -112,6 +148,8 @@ void write_metadata(tensor::GgufWriter& w, const Config& c, const ArchInfo& a,
     const std::string method =
         c.j.value("topk_method", model_type == "deepseek_v2" ? "greedy" : "noaux_tc");
     w.set_string(p + "expert_group_scoring", method == "group_limited_greedy" ? "max" : "top2_sum");
+  } else if (a.gguf == "gemma3") {
+    write_gemma3_metadata(w, c, p);
   } else {
     const int64_t head_dim = c.integer("head_dim", E / H);
     if (head_dim != E / H) {
@@ -220,7 +258,8 @@ HfImport import_hf_folder(const std::string& dir, QuantRecipe recipe,
   }
   if (!c.j.is_object() || !c.j.contains("model_type") || !c.j["model_type"].is_string())
     throw Error(c.path + ": missing \"model_type\"");
-  const ArchInfo a = arch_for(c.j["model_type"].get<std::string>(), c.path);
+  const std::string model_type = c.j["model_type"].get<std::string>();
+  const ArchInfo a = arch_for(model_type, c.path);
 
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(root))
@@ -281,13 +320,16 @@ HfImport import_hf_folder(const std::string& dir, QuantRecipe recipe,
   size_t done = 0;
   for (const auto& st : sts) {
     for (const auto& t : st.tensors()) {
-      const std::optional<GgufName> g = hf_to_gguf_name(t.name);
+      const std::optional<GgufName> g = hf_to_gguf_name(t.name, model_type);
       if (progress) progress(++done, total);
       if (!g) continue;
       if (t.shape.empty() || t.shape.size() > 2)
         throw Error(st.name() + ": tensor " + t.name + " has an unsupported rank " +
                     std::to_string(t.shape.size()));
       std::vector<float> data = to_f32(t, st.name());
+      // Gemma's RMSNorm multiplies by (1 + w); GGUF stores 1 + w (llama.cpp's norm_shift).
+      if (a.gguf == "gemma3" && t.name.ends_with("norm.weight"))
+        for (float& v : data) v += 1.0f;
       const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
       const int64_t cols = t.shape.back();
       if (g->expert >= 0) {

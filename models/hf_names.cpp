@@ -40,6 +40,18 @@ const std::vector<std::pair<std::string, std::string>> kLayerNames = {
     {"mlp.shared_expert_gate", "ffn_gate_inp_shexp"},
 };
 
+// Gemma 3 wraps attention and FFN in norms on both sides (gguf-py's ATTN_POST_NORM,
+// FFN_POST_NORM); looked up before kLayerNames for that model type.
+const std::vector<std::pair<std::string, std::string>> kGemmaLayerNames = {
+    {"post_attention_layernorm", "post_attention_norm"},
+    {"pre_feedforward_layernorm", "ffn_norm"},
+    {"post_feedforward_layernorm", "post_ffw_norm"},
+};
+
+bool is_gemma3(const std::string& model_type) {
+  return model_type == "gemma3_text";
+}
+
 // Expert projections: Qwen/DeepSeek spelling and Mixtral's w1/w3/w2.
 const std::vector<std::pair<std::string, std::string>> kExpertNames = {
     {"gate_proj", "ffn_gate_exps"}, {"up_proj", "ffn_up_exps"}, {"down_proj", "ffn_down_exps"},
@@ -48,7 +60,7 @@ const std::vector<std::pair<std::string, std::string>> kExpertNames = {
 
 }  // namespace
 
-std::optional<GgufName> hf_to_gguf_name(const std::string& hf) {
+std::optional<GgufName> hf_to_gguf_name(const std::string& hf, const std::string& model_type) {
   if (hf == "model.embed_tokens.weight") return GgufName{"token_embd.weight"};
   if (hf == "model.norm.weight") return GgufName{"output_norm.weight"};
   if (hf == "lm_head.weight") return GgufName{"output.weight"};
@@ -65,6 +77,9 @@ std::optional<GgufName> hf_to_gguf_name(const std::string& hf) {
     const std::string path = m[2], suffix = m[3];
     const std::string blk = "blk." + std::to_string(layer) + ".";
     if (path == "mlp.gate" && suffix == "bias") return std::nullopt;  // never used by HF models
+    if (is_gemma3(model_type))
+      for (const auto& [from, to] : kGemmaLayerNames)
+        if (path == from) return GgufName{blk + to + "." + suffix, -1, layer};
     for (const auto& [from, to] : kLayerNames)
       if (path == from) return GgufName{blk + to + "." + suffix, -1, layer};
     std::smatch e;
@@ -80,6 +95,18 @@ std::optional<GgufName> hf_to_gguf_name(const std::string& hf) {
     return GgufName{"blk." + std::to_string(layer) + ".exp_probs_b.bias", -1, layer};
   }
   throw Error("unknown Hugging Face tensor name \"" + hf + "\"");
+}
+
+std::optional<std::string> gguf_to_hf_name(const std::string& g) {
+  if (g == "token_embd.weight") return "model.embed_tokens.weight";
+  if (g == "output_norm.weight") return "model.norm.weight";
+  if (g == "output.weight") return "lm_head.weight";
+  static const std::regex blk_re(R"(^blk\.(\d+)\.(\w+)\.(weight|bias)$)");
+  std::smatch m;
+  if (!std::regex_match(g, m, blk_re)) return std::nullopt;
+  for (const auto& [from, to] : kLayerNames)
+    if (m[2] == to) return "model.layers." + m[1].str() + "." + from + "." + m[3].str();
+  return std::nullopt;
 }
 
 }  // namespace kt::models

@@ -8,16 +8,28 @@
 namespace kt::models {
 
 WeightSet WeightSet::from_gguf(std::shared_ptr<const tensor::GgufFile> file) {
+  return from_gguf(std::vector<std::shared_ptr<const tensor::GgufFile>>{std::move(file)});
+}
+
+WeightSet WeightSet::from_gguf(const std::vector<std::shared_ptr<const tensor::GgufFile>>& files) {
   WeightSet w;
-  w.source_ = file->name();
-  for (const tensor::GgufTensorInfo& t : file->tensors()) {
-    int n = int(t.n_dims);
-    while (n > 1 && t.ne[size_t(n - 1)] == 1) --n;  // trailing 1s are not dimensions
-    tensor::Shape shape(t.ne.begin(), t.ne.begin() + std::max(1, n));
-    w.tensors_.emplace(
-        std::string(t.name),
-        tensor::Tensor::wrap(t.type, shape, const_cast<uint8_t*>(t.data), tensor::Device::cpu(),
-                             std::const_pointer_cast<tensor::GgufFile>(file)));
+  if (files.empty()) throw Error("no GGUF files to take weights from");
+  w.source_ = files.front()->name();
+  std::map<std::string, const tensor::GgufFile*> owner;  // which split each tensor came from
+  for (const auto& file : files) {
+    for (const tensor::GgufTensorInfo& t : file->tensors()) {
+      int n = int(t.n_dims);
+      while (n > 1 && t.ne[size_t(n - 1)] == 1) --n;  // trailing 1s are not dimensions
+      tensor::Shape shape(t.ne.begin(), t.ne.begin() + std::max(1, n));
+      const std::string name(t.name);
+      if (auto [it, fresh] = owner.emplace(name, file.get()); !fresh)
+        throw Error(file->name() + ": tensor " + name + " is also in " + it->second->name() +
+                    " (duplicate tensor across split files)");
+      w.tensors_.emplace(
+          name,
+          tensor::Tensor::wrap(t.type, shape, const_cast<uint8_t*>(t.data), tensor::Device::cpu(),
+                               std::const_pointer_cast<tensor::GgufFile>(file)));
+    }
   }
   return w;
 }

@@ -16,6 +16,9 @@ class WeightSet {
  public:
   // Views every tensor of the file; the file stays mapped while any tensor is alive.
   static WeightSet from_gguf(std::shared_ptr<const tensor::GgufFile> file);
+  // Views the tensors of every split of one model (gguf.md 1.7), in split order; source() names
+  // the first. Throws kt::Error naming both files when a tensor appears in two of them.
+  static WeightSet from_gguf(const std::vector<std::shared_ptr<const tensor::GgufFile>>& files);
 
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   // Throws kt::Error "FILE: missing tensor NAME" when absent.

@@ -3,7 +3,7 @@
 outputs computed by transformers itself (float64, eager attention).
 
 Run on a machine with torch + transformers (the GPU box has both; no GPU is needed):
-    python3 scripts/gen_hf_fixtures.py OUT_DIR [--list-keys]
+    python3 scripts/gen_hf_fixtures.py OUT_DIR [--list-keys] [--only CASE[,CASE...]]
 Writes OUT_DIR/<case>/{config.json, model.safetensors, reference.json} with tensors under the
 per-expert names checkpoints use on the Hub. reference.json holds, for a fixed token sequence,
 the log-probabilities of every vocabulary entry at every position (float32, base64) and the
@@ -73,6 +73,14 @@ CASES = {
                                                     "original_max_position_embeddings": 128,
                                                     "beta_fast": 32, "beta_slow": 1,
                                                     "mscale": 1.0, "mscale_all_dim": 1.0})),
+    # Gemma 3 text: 7 layers (5 sliding, 1 global, 1 sliding), a window of 4 that the 20-token
+    # sequence overruns, head size 24 != 64 / 4; rope bases and the 5:1 pattern are the
+    # defaults (1e6 global, 1e4 local); query_pre_attn_scalar = head size as GGUF gemma3
+    # implies. Untied (the real model is tied, as is qwen2 here): a random tied model's greedy
+    # path just repeats one token, since each token's embedding dominates its own logits.
+    "gemma3": ("gemma3_text", dict(num_hidden_layers=7, intermediate_size=96,
+                                   num_key_value_heads=2, head_dim=24, query_pre_attn_scalar=24,
+                                   sliding_window=4, rms_norm_eps=1e-6)),
 }
 
 SEQUENCE_LEN = 20
@@ -80,19 +88,25 @@ PROMPT_LEN = 6
 CONTINUATION = 12
 
 
-def randomize(model, seed):
+def randomize(model, seed, model_type=""):
     """Weights big enough that logits are far from uniform and routing is decisive."""
     g = torch.Generator().manual_seed(seed)
+    # Gemma scales embeddings by sqrt(hidden) and its norms multiply by (1 + w): smaller
+    # embeddings and norm weights near 0 keep the residual stream from being the input token
+    # (which made greedy decoding repeat it forever).
+    gemma = model_type.startswith("gemma")
+    norm_center = 0.0 if gemma else 1.0
+    embed_std = 0.3 if gemma else 1.0
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() == 1:
                 if "norm" in name or "layernorm" in name:
-                    p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+                    p.copy_(norm_center + 0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
                 else:  # biases, router correction bias
                     p.copy_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
             else:
                 fan_in = p.shape[-1]
-                std = 1.0 if "embed" in name else 1.5 / fan_in ** 0.5
+                std = embed_std if "embed" in name else 1.5 / fan_in ** 0.5
                 p.copy_(std * torch.randn(p.shape, generator=g, dtype=p.dtype))
         for name, b in model.named_buffers():
             if "e_score_correction_bias" in name:
@@ -140,9 +154,17 @@ def b64(t):
 def main():
     out_dir = sys.argv[1]
     list_keys = "--list-keys" in sys.argv
+    only = None
+    if "--only" in sys.argv:
+        only = set(sys.argv[sys.argv.index("--only") + 1].split(","))
+        unknown = only - set(CASES)
+        if unknown:
+            sys.exit(f"unknown case(s) {sorted(unknown)}; known: {list(CASES)}")
     torch.manual_seed(0)
     print("transformers", transformers.__version__, "torch", torch.__version__)
     for i, (case, (model_type, extra)) in enumerate(CASES.items()):
+        if only is not None and case not in only:
+            continue  # the seeds stay those of the full run: they depend on i
         cfg_cls = transformers.AutoConfig.for_model(model_type).__class__
         cfg = cfg_cls(**{**COMMON, **extra})
         cfg._attn_implementation = "eager"
@@ -152,7 +174,7 @@ def main():
                 model.set_experts_implementation("eager")
             except (ValueError, AttributeError, KeyError):
                 pass
-        randomize(model, 1000 + i)
+        randomize(model, 1000 + i, model_type)
         model.eval()
         d = os.path.join(out_dir, case)
         os.makedirs(d, exist_ok=True)

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <memory>
 
 #include "tensor/error.h"
@@ -142,6 +143,23 @@ void GgufWriter::set_strings(std::string_view key, std::span<const std::string> 
   set_strings(key, std::span<const std::string_view>(views));
 }
 
+void GgufWriter::copy_value(const GgufValue& v) {
+  const GgufKv& kv = v.record();
+  if (kv.type == GgufType::STRING) {
+    set_string(kv.key, v.as_string());
+  } else if (kv.type == GgufType::ARRAY && kv.elem_type == GgufType::STRING) {
+    set_strings(kv.key, std::span<const std::string_view>(kv.strings));
+  } else if (kv.type == GgufType::ARRAY) {
+    set_array(kv.key, kv.elem_type, kv.data, kv.count);  // throws for nested arrays
+  } else {
+    const size_t n = gguf_type_size(kv.type);
+    if (n == 0) throw Error("gguf writer: key " + gguf_quote(kv.key) + " has no copyable type");
+    std::vector<uint8_t>& out = slot(kv.key);
+    put<int32_t>(out, int32_t(kv.type));
+    out.insert(out.end(), kv.data, kv.data + n);
+  }
+}
+
 void GgufWriter::set_alignment(uint32_t alignment) {
   if (alignment == 0 || !std::has_single_bit(alignment)) {
     throw Error("gguf writer: alignment " + std::to_string(alignment) +
@@ -172,8 +190,8 @@ uint32_t GgufWriter::alignment() const {
   return kGgufDefaultAlignment;
 }
 
-void GgufWriter::add_tensor(std::string_view name, DType type, std::span<const int64_t> ne,
-                            const void* data, size_t nbytes) {
+size_t GgufWriter::check_tensor(std::string_view name, DType type,
+                                std::span<const int64_t> ne) const {
   const std::string what = "gguf writer: tensor " + gguf_quote(name) + ": ";
   if (name.size() > kGgufMaxTensorName) {
     throw Error(what + "name is " + std::to_string(name.size()) + " bytes, the limit is " +
@@ -197,17 +215,32 @@ void GgufWriter::add_tensor(std::string_view name, DType type, std::span<const i
                 " is not a multiple of the block size " + std::to_string(tr.block_size) + " of " +
                 tr.name);
   }
-  const uint64_t expected = elems / uint64_t(tr.block_size) * tr.type_size;
+  return elems / uint64_t(tr.block_size) * tr.type_size;
+}
+
+void GgufWriter::add_tensor(std::string_view name, DType type, std::span<const int64_t> ne,
+                            const void* data, size_t nbytes) {
+  const size_t expected = check_tensor(name, type, ne);
+  const std::string what = "gguf writer: tensor " + gguf_quote(name) + ": ";
   if (nbytes != expected) {
     throw Error(what + std::to_string(nbytes) + " bytes of data, the shape needs " +
                 std::to_string(expected));
   }
   if (!data && nbytes) throw Error(what + "no data");
-  tensors_.push_back({std::string(name), type, {ne.begin(), ne.end()}, data, nbytes});
+  tensors_.push_back({std::string(name), type, {ne.begin(), ne.end()}, data, nbytes, {}});
+}
+
+void GgufWriter::add_tensor(std::string_view name, DType type, std::span<const int64_t> ne,
+                            Producer produce) {
+  const size_t nbytes = check_tensor(name, type, ne);
+  if (!produce) throw Error("gguf writer: tensor " + gguf_quote(name) + ": no producer");
+  tensors_.push_back(
+      {std::string(name), type, {ne.begin(), ne.end()}, nullptr, nbytes, std::move(produce)});
 }
 
 template <class Sink>
-void GgufWriter::serialize(Sink&& sink) const {
+void GgufWriter::serialize(Sink&& sink,
+                           const std::function<void(uint64_t, uint64_t)>* progress) const {
   const uint64_t align = alignment();
   std::vector<uint8_t> head;
   put<uint32_t>(head, kGgufMagic);
@@ -229,12 +262,46 @@ void GgufWriter::serialize(Sink&& sink) const {
   }
   head.resize(pad(head.size(), align), 0);
   sink(head.data(), head.size());
+  if (progress && *progress) (*progress)(0, offset);
 
   const std::vector<uint8_t> zeros(align, 0);
-  for (const Tensor& t : tensors_) {
-    sink(t.data, t.nbytes);
+  // Two buffers for produced tensors, each grown to the largest it holds (not zero-filled:
+  // the producer writes every byte): tensor i+1 is made while tensor i is being written.
+  std::unique_ptr<uint8_t[]> buf[2];
+  size_t buf_size[2] = {0, 0};
+  int cur = 0;
+  uint64_t done = 0;
+  auto emit = [&](const Tensor& t, const void* data) {
+    sink(data, t.nbytes);
     sink(zeros.data(), pad(t.nbytes, align) - t.nbytes);
+  };
+  auto report = [&](const Tensor& t) {
+    done += pad(t.nbytes, align);
+    if (progress && *progress) (*progress)(done, offset);
+  };
+  // Declared last so that, if a producer throws, its destructor waits for the write in flight
+  // before the buffers and `emit` go away.
+  std::future<void> writing;
+  for (const Tensor& t : tensors_) {
+    if (!t.produce) {
+      if (writing.valid()) writing.get();
+      emit(t, t.data);
+      report(t);
+      continue;
+    }
+    if (t.nbytes > buf_size[cur]) {
+      buf[cur].reset();
+      buf[cur].reset(new uint8_t[t.nbytes]);
+      buf_size[cur] = t.nbytes;
+    }
+    t.produce(buf[cur].get(), t.nbytes);
+    if (writing.valid()) writing.get();  // keeps the file in order; rethrows write errors
+    const uint8_t* data = buf[cur].get();
+    writing = std::async(std::launch::async, [&emit, &t, data] { emit(t, data); });
+    cur ^= 1;
+    report(t);
   }
+  if (writing.valid()) writing.get();
 }
 
 std::vector<uint8_t> GgufWriter::to_bytes() const {
@@ -247,13 +314,20 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
 }
 
 void GgufWriter::write(const std::string& path) const {
+  write(path, {});
+}
+
+void GgufWriter::write(const std::string& path,
+                       const std::function<void(uint64_t done, uint64_t total)>& progress) const {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
   if (!f) throw Error(path + ": cannot open for writing: " + std::strerror(errno));
-  serialize([&](const void* p, size_t n) {
-    if (n && std::fwrite(p, 1, n, f.get()) != n) {
-      throw Error(path + ": write failed: " + std::strerror(errno));
-    }
-  });
+  serialize(
+      [&](const void* p, size_t n) {
+        if (n && std::fwrite(p, 1, n, f.get()) != n) {
+          throw Error(path + ": write failed: " + std::strerror(errno));
+        }
+      },
+      &progress);
   FILE* raw = f.release();
   if (std::fclose(raw) != 0) throw Error(path + ": write failed: " + std::strerror(errno));
 }

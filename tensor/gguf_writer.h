@@ -5,6 +5,7 @@
 // its output.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <span>
 #include <string>
@@ -43,6 +44,10 @@ class GgufWriter {
   void set_strings(std::string_view key, std::span<const std::string> v);
   void set_strings(std::string_view key, std::span<const std::string_view> v);
 
+  // Copies a key/value read from another file (any type, arrays of strings included) under
+  // its own key.
+  void copy_value(const GgufValue& v);
+
   // general.alignment (UINT32, non-zero power of two); data is laid out with it.
   void set_alignment(uint32_t alignment);
   // 3 by default; 2 has the same layout and exists for compatibility tests.
@@ -57,6 +62,13 @@ class GgufWriter {
     add_tensor(name, type, std::span<const int64_t>(ne.begin(), ne.size()), data, nbytes);
   }
 
+  // Adds a tensor whose bytes are made when write()/to_bytes() reaches it: `produce` fills
+  // exactly the tensor's bytes (the next tensor is made while this one is being written). At
+  // most two tensors' bytes exist at a time, so files far bigger than memory (synthetic
+  // models, conversions) stream straight to disk.
+  using Producer = std::function<void(uint8_t* dst, size_t nbytes)>;
+  void add_tensor(std::string_view name, DType type, std::span<const int64_t> ne, Producer produce);
+
   uint32_t alignment() const;
   size_t kv_count() const { return kvs_.size(); }
   size_t tensor_count() const { return tensors_.size(); }
@@ -64,6 +76,9 @@ class GgufWriter {
   std::vector<uint8_t> to_bytes() const;
   // Writes the file; throws kt::Error naming the path when it cannot be written.
   void write(const std::string& path) const;
+  // As write(), calling progress(bytes written, total bytes) after each tensor.
+  void write(const std::string& path,
+             const std::function<void(uint64_t done, uint64_t total)>& progress) const;
 
  private:
   struct Kv {
@@ -76,9 +91,13 @@ class GgufWriter {
     std::vector<int64_t> ne;
     const void* data;
     size_t nbytes;
+    Producer produce;  // set instead of data for tensors made at write time
   };
+  // Checks name, shape and type; returns the bytes the tensor needs.
+  size_t check_tensor(std::string_view name, DType type, std::span<const int64_t> ne) const;
   template <class Sink>
-  void serialize(Sink&& sink) const;
+  void serialize(Sink&& sink,
+                 const std::function<void(uint64_t, uint64_t)>* progress = nullptr) const;
   std::vector<uint8_t>& slot(std::string_view key);
   template <class T>
   void set_scalar(std::string_view key, GgufType type, T v);

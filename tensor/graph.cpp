@@ -37,6 +37,8 @@ const char* op_name(Op op) {
       return "SiLU";
     case Op::SwiGLU:
       return "SwiGLU";
+    case Op::GELU:
+      return "GELU";
     case Op::TopK:
       return "TopK";
     case Op::Gather:
@@ -253,6 +255,11 @@ NodeId Graph::swiglu(NodeId gate, NodeId up, const std::string& name) {
   return push(std::move(n));
 }
 
+NodeId Graph::gelu(NodeId x, const std::string& name) {
+  Node n = make_node(Op::GELU, name, DType::F32, arg(x, "GELU").shape, {x});
+  return push(std::move(n));
+}
+
 NodeId Graph::top_k(NodeId x, int k, const std::string& name) {
   const Node& X = arg(x, "TopK");
   if (k <= 0 || k > X.shape[0])
@@ -285,6 +292,11 @@ NodeId Graph::weighted_sum(NodeId x, NodeId w, const std::string& name) {
 
 NodeId Graph::attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_offset,
                         const std::string& name) {
+  return attention(q, k, v, scale, pos_offset, 0, name);
+}
+
+NodeId Graph::attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_offset,
+                        int64_t window, const std::string& name) {
   const Node &Q = arg(q, "Attention"), &K = arg(k, "Attention"), &V = arg(v, "Attention");
   if (Q.shape.size() != 3 || K.shape.size() != 3 || V.shape.size() != 3)
     fail("Attention", name, "q, k, v must be 3-D {dim, heads, tokens}");
@@ -295,10 +307,12 @@ NodeId Graph::attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_o
     fail("Attention", name, "query heads must be a multiple of key/value heads");
   if (pos_offset < 0 || pos_offset + Q.shape[2] > K.shape[2])
     fail("Attention", name, "queries extend past the key sequence");
+  if (window < 0) fail("Attention", name, "negative window " + std::to_string(window));
   Node n =
       make_node(Op::Attention, name, DType::F32, {V.shape[0], Q.shape[1], Q.shape[2]}, {q, k, v});
   n.scalar = scale;
   n.pos_offset = pos_offset;
+  n.window = window;
   return push(std::move(n));
 }
 

@@ -32,10 +32,12 @@ enum class Op {
   Sigmoid,
   SiLU,
   SwiGLU,       // silu(gate) * up
+  GELU,         // tanh approximation (PyTorch's gelu(approximate="tanh"), ggml_gelu)
   TopK,         // x {N, T} -> indices I32 {k, T}, descending
   Gather,       // x {N, T}, ids I32 {k, T} -> {k, T}: x[ids[j,t], t]
   WeightedSum,  // x {N, k, T}, w {k, T} -> {N, T}: the MoE combine sum_j w[j,t] x[:, j, t]
-  Attention,    // q {Dk, Hq, T}, k {Dk, Hkv, S}, v {Dv, Hkv, S} -> {Dv, Hq, T}, causal
+  Attention,    // q {Dk, Hq, T}, k {Dk, Hkv, S}, v {Dv, Hkv, S} -> {Dv, Hq, T}, causal; with a
+                // window W > 0 a query at position p sees only the keys (p - W, p]
   Copy,         // to another device
   Reshape,
   CacheAppend,  // cache {D, H, S_max} (an Input), x {D, H, T}: writes x at rows [pos, pos+T)
@@ -63,6 +65,7 @@ struct Node {
   float scalar = 1.0f;     // Scale; Attention softmax scale
   int k = 0;               // TopK
   int64_t pos_offset = 0;  // Attention: position of the first query in the key sequence
+  int64_t window = 0;      // Attention: sliding window in positions (0: all earlier keys)
   int64_t offset = 0;      // Slice: first element of each row kept
   RopeParams rope;         // RoPE
   MoeRouting routing;      // MoeSelect, MoeWeights
@@ -86,11 +89,15 @@ class Graph {
   NodeId sigmoid(NodeId x, const std::string& name = "");
   NodeId silu(NodeId x, const std::string& name = "");
   NodeId swiglu(NodeId gate, NodeId up, const std::string& name = "");
+  NodeId gelu(NodeId x, const std::string& name = "");
   NodeId top_k(NodeId x, int k, const std::string& name = "");
   NodeId gather(NodeId x, NodeId ids, const std::string& name = "");
   NodeId weighted_sum(NodeId x, NodeId w, const std::string& name = "");
   NodeId attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_offset,
                    const std::string& name = "");
+  // Sliding-window attention (Gemma 2/3, Mistral): window > 0 keys per query, itself included.
+  NodeId attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_offset, int64_t window,
+                   const std::string& name);
   NodeId copy_to(NodeId x, Device d, const std::string& name = "");
   NodeId reshape(NodeId x, const std::vector<int64_t>& shape, const std::string& name = "");
   // pos = how many positions the cache already holds.

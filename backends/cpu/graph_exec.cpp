@@ -1,12 +1,14 @@
 #include "backends/cpu/graph_exec.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "backends/cpu/matmul.h"
 #include "backends/cpu/moe_route.h"
+#include "backends/cpu/op_profile.h"
 #include "backends/cpu/ops.h"
 #include "tensor/error.h"
 
@@ -49,18 +51,20 @@ void causal_attention(const Node& n, const Tensor& q, const Tensor& k, const Ten
     std::vector<float> scores(size_t(k.ne(2)));
     for (int64_t job = b; job < e; ++job) {
       const int64_t h = job % hq, t = job / hq, kvh = h / group;
-      const int64_t last = n.pos_offset + t;  // causal: keys [0, last]
+      const int64_t last = n.pos_offset + t;  // causal: keys [first, last]
+      const int64_t first = n.window > 0 ? std::max<int64_t>(0, last - n.window + 1) : 0;
       const float* qv = Q + (t * hq + h) * dk;
-      for (int64_t s = 0; s <= last; ++s) {
+      for (int64_t s = first; s <= last; ++s) {
         const float* kv = K + (s * hkv + kvh) * dk;
         float acc = 0.0f;
         for (int64_t d = 0; d < dk; ++d) acc += qv[d] * kv[d];
         scores[size_t(s)] = acc * n.scalar;
       }
-      softmax(scores.data(), last + 1);
+      softmax(scores.data() + first, last - first + 1);
       float* o = O + (t * hq + h) * dv;
       std::fill(o, o + dv, 0.0f);
-      for (int64_t s = 0; s <= last; ++s) axpy(scores[size_t(s)], V + (s * hkv + kvh) * dv, o, dv);
+      for (int64_t s = first; s <= last; ++s)
+        axpy(scores[size_t(s)], V + (s * hkv + kvh) * dv, o, dv);
     }
   });
 }
@@ -84,12 +88,15 @@ Tensor concat_rows(const Node& n, const Tensor& a, const Tensor& b) {
 
 std::vector<Tensor> GraphExecutor::run(const Graph& g, const std::map<NodeId, Tensor>& inputs) {
   std::vector<Tensor> val(g.size());
+  const bool profile = op_profile_enabled();
   for (size_t i = 0; i < g.size(); ++i) {
     const NodeId id = NodeId(i);
     const Node& n = g.node(id);
     if (!n.device.is_cpu()) fail(n, id, "placed on " + n.device.str() + ", not the CPU");
     auto in = [&](size_t j) -> const Tensor& { return val[size_t(n.inputs[j])]; };
     auto alloc = [&](DType t) { return Tensor::zeros(t, n.shape); };
+    const auto t_start =
+        profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
 
     switch (n.op) {
       case Op::Input: {
@@ -243,6 +250,12 @@ std::vector<Tensor> GraphExecutor::run(const Graph& g, const std::map<NodeId, Te
         val[i] = out;
         break;
       }
+      case Op::GELU: {
+        Tensor out = alloc(DType::F32);
+        gelu(in(0).data_as<float>(), out.data_as<float>(), out.numel());
+        val[i] = out;
+        break;
+      }
       case Op::TopK: {
         Tensor out = alloc(DType::I32);
         const Tensor& x = in(0);
@@ -338,6 +351,11 @@ std::vector<Tensor> GraphExecutor::run(const Graph& g, const std::map<NodeId, Te
         val[i] = out;
         break;
       }
+    }
+    if (profile) {
+      const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t_start;
+      const DType w = n.inputs.empty() ? DType::F32 : val[size_t(n.inputs[0])].dtype();
+      op_profile_add(n.op, w, n.name, dt.count());
     }
   }
   return val;

@@ -67,6 +67,15 @@ void swiglu(const float* gate, const float* up, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+void gelu(const float* x, float* y, int64_t n) {
+  // No lookup table (ggml uses an f16 one): the exact formula is the reference.
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    y[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + 0.044715f * v * v * v)));
+  }
+}
+
 namespace {
 
 // YaRN: the dimension index at which the rotation completes n_rot turns over the original

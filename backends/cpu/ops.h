@@ -24,6 +24,8 @@ void silu(const float* x, float* y, int64_t n);
 void sigmoid(const float* x, float* y, int64_t n);
 // y = silu(gate) * up, the SwiGLU of gated MLPs.
 void swiglu(const float* gate, const float* up, float* y, int64_t n);
+// y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): the tanh GELU of Gemma's gated MLP.
+void gelu(const float* x, float* y, int64_t n);
 
 using tensor::RopePairing;
 using tensor::RopeParams;

@@ -1,6 +1,7 @@
 // `kt bench ...`: benchmarks. Figures are printed, never asserted.
 #include <memory>
 
+#include "frontends/cli/bench_model.h"
 #include "frontends/cli/bench_ops.h"
 #include "frontends/cli/bench_tokenizer.h"
 #include "frontends/cli/commands.h"
@@ -8,8 +9,10 @@
 namespace kt::cli {
 
 void add_bench_command(CLI::App& app) {
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks: CPU kernels (ops), tokenizers (tokenizer)");
-  bench->require_subcommand(1);
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Benchmarks: a model (-m, llama-bench style), CPU kernels (ops), tokenizers");
+  bench->require_subcommand(0, 1);
+  add_bench_model_options(bench);
 
   auto opt = std::make_shared<BenchOpsOptions>();
   CLI::App* ops = bench->add_subcommand(

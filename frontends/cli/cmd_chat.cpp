@@ -21,6 +21,7 @@ namespace {
 struct ChatCli {
   std::string model, model_path, gguf_path, rule_path, prompt_file, prompt, system;
   int threads = 0;
+  bool completion = false;  // continue each message as plain text (base models)
   engine::ChatOptions opt;
 };
 
@@ -73,8 +74,7 @@ void run_chat(const ChatCli& c) {
   const std::string tok_dir = !c.gguf_path.empty() && !c.model_path.empty() ? c.model_path : "";
   engine::Model model = engine::Model::load(weights, tok_dir);
   const models::HParams& hp = model.arch->hparams();
-  size_t bytes = 0;
-  for (const auto& t : model.file->tensors()) bytes += t.nbytes;
+  const size_t bytes = model.weight_bytes();
   const int threads = c.threads > 0 ? c.threads : cpu::default_cpu_threads();
   std::fprintf(stderr,
                "loaded %s (%s, %lld layers, %.2f GiB of weights) in %.1fs; %d CPU threads, "
@@ -95,8 +95,14 @@ void run_chat(const ChatCli& c) {
   std::string first = !c.prompt.empty()        ? c.prompt
                       : !c.prompt_file.empty() ? read_file(c.prompt_file)
                                                : "";
+  // Completion mode echoes the text it continues, so the output reads as one passage.
+  auto turn = [&](const std::string& msg) {
+    if (!c.completion) return chat.send(msg, stream);
+    stream(msg);
+    return chat.complete(msg, stream);
+  };
   if (!c.prompt.empty()) {  // one-shot
-    print_stats(chat.send(first, stream));
+    print_stats(turn(first));
     return;
   }
   const bool interactive = isatty(STDIN_FILENO) != 0;
@@ -117,7 +123,7 @@ void run_chat(const ChatCli& c) {
     }
     if (msg.empty()) continue;
     try {
-      print_stats(chat.send(msg, stream));
+      print_stats(turn(msg));
     } catch (const Error& e) {
       std::fprintf(stderr, "kt: error: %s\n", e.what());  // the REPL goes on
     }
@@ -142,6 +148,8 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("-p,--prompt", c->prompt, "Answer this one message and exit");
   cmd->add_option("--system", c->system, "System message");
   cmd->add_flag("--force_think", c->opt.force_think, "Start every answer with <think>");
+  cmd->add_flag("--completion", c->completion,
+                "Continue each message as plain text, without the chat template (base models)");
   cmd->add_option("--chunk_size", c->opt.chunk_size, "Prefill chunk in tokens")
       ->capture_default_str();
   cmd->add_option("-c,--ctx", c->opt.n_ctx, "Context size in tokens")->capture_default_str();

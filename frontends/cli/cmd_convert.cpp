@@ -1,10 +1,13 @@
-// `kt convert`: a Hugging Face folder, or a llama2.c checkpoint, to a GGUF file.
+// `kt convert`: a Hugging Face folder, or a llama2.c checkpoint, to a GGUF file; or (--to-hf) a
+// llama GGUF model to a Hugging Face folder.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
+#include "engine/model.h"
 #include "frontends/cli/commands.h"
 #include "frontends/cli/progress.h"
+#include "models/hf_export.h"
 #include "models/hf_import.h"
 #include "models/llama2c.h"
 #include "tensor/error.h"
@@ -17,10 +20,22 @@ struct ConvertOptions {
   std::string output;
   std::string type = "f16";
   std::string llama2c_tokenizer;
+  bool to_hf = false;
 };
+
+void run_export(const ConvertOptions& o) {
+  // Model::load opens every split and checks the weights against the architecture first.
+  const engine::Model m = engine::Model::load(o.input);
+  const models::HfExportInfo info =
+      models::export_hf_folder(*m.file, models::WeightSet::from_gguf(m.splits), o.output);
+  std::fprintf(stderr, "wrote %s: config.json, model.safetensors (%zu tensors, %.1f MiB F32%s)\n",
+               o.output.c_str(), info.n_tensors, double(info.bytes) / (1 << 20),
+               info.tied ? ", tied embeddings" : "");
+}
 
 void run_convert(const ConvertOptions& o) {
   namespace fs = std::filesystem;
+  if (o.to_hf) return run_export(o);
   const models::QuantRecipe recipe = models::parse_recipe(o.type);
   if (!o.llama2c_tokenizer.empty()) {
     models::Llama2cImportOptions opt;
@@ -68,13 +83,21 @@ void add_convert_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "convert",
       "Convert a Hugging Face model folder (config.json + *.safetensors) or a llama2.c "
-      "checkpoint (with --tokenizer) to GGUF");
-  cmd->add_option("input", o->input, "HF model folder, or llama2.c .bin checkpoint")->required();
-  cmd->add_option("-o,--output", o->output, "GGUF file to write")->required();
+      "checkpoint (with --tokenizer) to GGUF; or a llama GGUF model to a Hugging Face folder "
+      "(--to-hf)");
+  cmd->add_option("input", o->input,
+                  "HF model folder, llama2.c .bin checkpoint, or (--to-hf) GGUF file")
+      ->required();
+  cmd->add_option("-o,--output", o->output, "GGUF file (or, with --to-hf, folder) to write")
+      ->required();
   cmd->add_option("-t,--type", o->type, "f32, f16, bf16, q8_0, q6_k or q4_k_m (llama.cpp's mix)")
       ->capture_default_str();
   cmd->add_option("--tokenizer", o->llama2c_tokenizer,
                   "llama2.c tokenizer.bin (makes the input a llama2.c checkpoint)");
+  cmd->add_flag("--to-hf", o->to_hf,
+                "Write a Hugging Face folder (config.json + F32 model.safetensors) from a llama "
+                "GGUF model (or its first split)")
+      ->excludes("--tokenizer");
   cmd->callback([o] { run_convert(*o); });
 }
 

@@ -10,5 +10,7 @@ void add_bench_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_synth_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
 
 }  // namespace kt::cli

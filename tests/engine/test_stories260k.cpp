@@ -1,5 +1,6 @@
-// A real trained model end to end: Karpathy's stories260K (llama2.c) imported to GGUF, loaded,
-// and decoded greedily from BOS must tell exactly the story its author published.
+// A real trained model end to end: Karpathy's stories260K (llama2.c) imported to GGUF (and from
+// there exported to a Hugging Face folder), loaded, and decoded greedily from BOS must tell
+// exactly the story its author published.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,9 +8,11 @@
 #include <string>
 
 #include "backends/cpu/thread_pool.h"
+#include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
 #include "models/architecture.h"
+#include "models/hf_export.h"
 #include "models/llama2c.h"
 #include "models/tokenizer.h"
 #include "tensor/error.h"
@@ -26,12 +29,11 @@ const std::string kExpected =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
     "park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
 
-std::string greedy_story(const std::string& gguf_path, int n_tokens) {
-  auto file = std::make_shared<const tensor::GgufFile>(tensor::GgufFile::open(gguf_path));
-  auto arch = models::make_architecture(*file, models::WeightSet::from_gguf(file));
-  models::Tokenizer tok = models::Tokenizer::from_gguf(*file);
+// Greedy from BOS on `arch`, decoded with `tok`.
+std::string greedy_story(const models::Architecture& arch, const models::Tokenizer& tok,
+                         int n_tokens) {
   cpu::ThreadPool pool(2);
-  Session session(*arch, pool, 256);
+  Session session(arch, pool, 256);
   SamplerParams sp;
   sp.temperature = 0.0f;
   Sampler sampler(sp);
@@ -44,6 +46,12 @@ std::string greedy_story(const std::string& gguf_path, int n_tokens) {
     out.push_back(next);
   }
   return tok.decode(out);
+}
+
+std::string greedy_story(const std::string& gguf_path, int n_tokens) {
+  auto file = std::make_shared<const tensor::GgufFile>(tensor::GgufFile::open(gguf_path));
+  auto arch = models::make_architecture(*file, models::WeightSet::from_gguf(file));
+  return greedy_story(*arch, models::Tokenizer::from_gguf(*file), n_tokens);
 }
 
 class Stories260K : public ::testing::Test {
@@ -65,6 +73,24 @@ TEST_F(Stories260K, ImportedGgufTellsThePublishedGreedyStory) {
   models::convert_llama2c_to_gguf(kStoriesDir + "/stories260K.bin", kStoriesDir + "/tok512.bin",
                                   gguf);
   const std::string story = greedy_story(gguf, 100);
+  ASSERT_GE(story.size(), kExpected.size()) << story;
+  EXPECT_EQ(story.substr(0, kExpected.size()), kExpected) << story;
+}
+
+// The third container: GGUF -> Hugging Face folder (config.json + safetensors, Q/K rows back in
+// rotate-half order) -> loaded as a folder. The folder has no tokenizer; the GGUF's decodes.
+TEST_F(Stories260K, HfFolderExportTellsTheSameStory) {
+  const std::string gguf = (dir_ / "stories260K.gguf").string();
+  models::convert_llama2c_to_gguf(kStoriesDir + "/stories260K.bin", kStoriesDir + "/tok512.bin",
+                                  gguf);
+  const Model g = Model::load(gguf);
+  const std::string hf = (dir_ / "stories260K-hf").string();
+  const models::HfExportInfo info =
+      models::export_hf_folder(*g.file, models::WeightSet::from_gguf(g.splits), hf);
+  EXPECT_TRUE(info.tied);  // llama2.c shares the classifier with the embedding
+  const Model h = Model::load(hf);
+  EXPECT_FALSE(h.tokenizer.has_value());
+  const std::string story = greedy_story(*h.arch, *g.tokenizer, 100);
   ASSERT_GE(story.size(), kExpected.size()) << story;
   EXPECT_EQ(story.substr(0, kExpected.size()), kExpected) << story;
 }

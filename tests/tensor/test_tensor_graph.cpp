@@ -183,5 +183,23 @@ TEST(GraphIR, SliceConcatAndRoutingShapes) {
   EXPECT_THROW(g.moe_select(logits, -1, bad), Error);
 }
 
+TEST(GraphIR, GeluAndSlidingWindowAttention) {
+  Graph g;
+  NodeId x = g.input("x", DType::F32, {6, 2});
+  NodeId y = g.gelu(x, "act");
+  EXPECT_EQ(g.node(y).op, Op::GELU);
+  EXPECT_EQ(g.node(y).shape, (std::vector<int64_t>{6, 2}));
+  EXPECT_NE(g.dump().find("GELU(%0)"), std::string::npos);
+
+  NodeId q = g.input("q", DType::F32, {8, 4, 2});
+  NodeId kv = g.input("kv", DType::F32, {8, 2, 5});
+  NodeId plain = g.attention(q, kv, kv, 0.25f, 3);
+  EXPECT_EQ(g.node(plain).window, 0);  // no window: every earlier key
+  NodeId swa = g.attention(q, kv, kv, 0.25f, 3, 4, "swa");
+  EXPECT_EQ(g.node(swa).window, 4);
+  EXPECT_EQ(g.node(swa).shape, (std::vector<int64_t>{8, 4, 2}));
+  EXPECT_THROW(g.attention(q, kv, kv, 0.25f, 3, -1, "bad"), Error);
+}
+
 }  // namespace
 }  // namespace kt::tensor

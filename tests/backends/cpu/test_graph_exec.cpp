@@ -403,5 +403,90 @@ TEST(GraphExec, MatMulExpertsWithHeadIdsIsAPerHeadProduct) {
     }
 }
 
+// GELU with the tanh approximation at points worked out by hand:
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+TEST(GraphExec, GeluTanhMatchesHandComputation) {
+  ThreadPool pool(1);
+  Graph g;
+  NodeId x = g.input("x", DType::F32, {5});
+  NodeId y = g.gelu(x);
+  Tensor xt = Tensor::zeros(DType::F32, {5});
+  const float in[5] = {0.0f, 1.0f, -1.0f, 3.0f, -10.0f};
+  std::copy_n(in, 5, xt.data_as<float>());
+  auto val = GraphExecutor(pool).run(g, {{x, xt}});
+  const float* out = val[size_t(y)].data_as<float>();
+  EXPECT_EQ(out[0], 0.0f);
+  // x = 1: tanh(0.7978846 * 1.044715) = tanh(0.8335620) = 0.6823840 -> 0.8411920.
+  EXPECT_NEAR(out[1], 0.8411920, 1e-6);
+  EXPECT_NEAR(out[2], -0.1588080, 1e-6);  // gelu(-x) = gelu(x) - x
+  // x = 3: tanh(0.7978846 * 4.207305) = tanh(3.356944) = 0.9975751 -> 2.9963626.
+  EXPECT_NEAR(out[3], 2.9963626, 1e-5);
+  EXPECT_NEAR(out[4], 0.0f, 1e-6);  // far left: zero (no NaN from the cube)
+}
+
+// A sliding window of W keys per query: with W = 1 every query sees only its own key, so the
+// output is that key's value row whatever the scores; with W = 2 it mixes its own key and the
+// one before, by the softmax of those two scores alone.
+TEST(GraphExec, SlidingWindowAttentionSeesOnlyTheLastWPositions) {
+  const int64_t D = 4, Hq = 2, Hkv = 1, T = 3, S = 5, off = 2;
+  ThreadPool pool(2);
+  Tensor qt = random_f32({D, Hq, T}, 31), kt_ = random_f32({D, Hkv, S}, 32),
+         vt = random_f32({D, Hkv, S}, 33);
+  const float* Q = qt.data_as<float>();
+  const float* K = kt_.data_as<float>();
+  const float* V = vt.data_as<float>();
+  for (int64_t W : {1, 2}) {
+    Graph g;
+    NodeId q = g.input("q", DType::F32, {D, Hq, T});
+    NodeId k = g.input("k", DType::F32, {D, Hkv, S});
+    NodeId v = g.input("v", DType::F32, {D, Hkv, S});
+    NodeId o = g.attention(q, k, v, 0.5f, off, W, "swa");
+    EXPECT_EQ(g.node(o).window, W);
+    auto val = GraphExecutor(pool).run(g, {{q, qt}, {k, kt_}, {v, vt}});
+    const float* out = val[size_t(o)].data_as<float>();
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < Hq; ++h) {
+        const int64_t p = off + t;  // the query's position
+        double w_prev = 0.0;        // weight of key p - 1 (W = 2)
+        if (W == 2) {
+          double s_self = 0, s_prev = 0;
+          for (int64_t d = 0; d < D; ++d) {
+            s_self += 0.5 * Q[(t * Hq + h) * D + d] * K[p * D + d];
+            s_prev += 0.5 * Q[(t * Hq + h) * D + d] * K[(p - 1) * D + d];
+          }
+          w_prev = 1.0 / (1.0 + std::exp(s_self - s_prev));
+        }
+        for (int64_t d = 0; d < D; ++d) {
+          const double want = (1.0 - w_prev) * V[p * D + d] + w_prev * V[(p - 1) * D + d];
+          EXPECT_NEAR(out[(t * Hq + h) * D + d], want, 1e-5) << "W=" << W;
+        }
+      }
+  }
+}
+
+// A window at least as long as the sequence is plain causal attention.
+TEST(GraphExec, WideWindowEqualsCausalAttention) {
+  const int64_t D = 8, Hq = 4, Hkv = 2, T = 4, S = 6, off = 2;
+  ThreadPool pool(2);
+  Graph g;
+  NodeId q = g.input("q", DType::F32, {D, Hq, T});
+  NodeId k = g.input("k", DType::F32, {D, Hkv, S});
+  NodeId v = g.input("v", DType::F32, {D, Hkv, S});
+  NodeId causal = g.attention(q, k, v, 0.3f, off);
+  NodeId wide = g.attention(q, k, v, 0.3f, off, S, "wide");
+  NodeId narrow = g.attention(q, k, v, 0.3f, off, 3, "narrow");
+  auto val = GraphExecutor(pool).run(g, {{q, random_f32({D, Hq, T}, 41)},
+                                         {k, random_f32({D, Hkv, S}, 42)},
+                                         {v, random_f32({D, Hkv, S}, 43)}});
+  const Tensor &a = val[size_t(causal)], &b = val[size_t(wide)], &c = val[size_t(narrow)];
+  double max_diff_narrow = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    EXPECT_EQ(a.data_as<float>()[i], b.data_as<float>()[i]);
+    max_diff_narrow =
+        std::max(max_diff_narrow, double(std::fabs(a.data_as<float>()[i] - c.data_as<float>()[i])));
+  }
+  EXPECT_GT(max_diff_narrow, 1e-3);  // queries at positions 3..5 lose keys with W = 3
+}
+
 }  // namespace
 }  // namespace kt::cpu
