@@ -4,8 +4,9 @@ outputs computed by transformers itself (float64, eager attention).
 
 Run on a machine with torch + transformers (the GPU box has both; no GPU is needed):
     python3 scripts/gen_hf_fixtures.py OUT_DIR [--list-keys] [--only CASE[,CASE...]]
-Writes OUT_DIR/<case>/{config.json, model.safetensors, reference.json} with tensors under the
-per-expert names checkpoints use on the Hub. reference.json holds, for a fixed token sequence,
+Writes OUT_DIR/<case>/{config.json, model.safetensors, tokenizer.json, reference.json} (the
+tokenizer: 256 byte tokens; `--tokenizers-only` rewrites just those, without torch) with tensors
+under the per-expert names checkpoints use on the Hub. reference.json holds, for a fixed token sequence,
 the log-probabilities of every vocabulary entry at every position (float32, base64) and the
 greedy continuation of a fixed prompt. Fixed seeds: the output is reproducible.
 """
@@ -15,10 +16,13 @@ import os
 import re
 import sys
 
-import torch
-import transformers
-from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+try:  # absent where only --tokenizers-only runs
+    import torch
+    import transformers
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+except ImportError:
+    torch = None
 
 V = 256  # vocabulary of every fixture
 COMMON = dict(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -147,12 +151,52 @@ def hub_state_dict(model, model_type):
     return out
 
 
+def bytes_to_unicode():
+    """GPT-2's reversible map from bytes to printable characters (byte-level BPE)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def write_byte_tokenizer(d):
+    """A byte-level tokenizer whose 256 tokens are the 256 bytes (id = byte value, no merges):
+    it lets `kt chat` and the tokenizer path run on these 256-token fixtures."""
+    m = bytes_to_unicode()
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                          "use_regex": True},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                    "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": {m[b]: b for b in range(256)}, "merges": []},
+    }
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False, indent=1)
+
+
 def b64(t):
     return base64.b64encode(t.to(torch.float32).numpy().astype("<f4").tobytes()).decode()
 
 
 def main():
     out_dir = sys.argv[1]
+    if "--tokenizers-only" in sys.argv:  # no torch needed
+        for case in os.listdir(out_dir):
+            if os.path.isdir(os.path.join(out_dir, case)):
+                write_byte_tokenizer(os.path.join(out_dir, case))
+        return
     list_keys = "--list-keys" in sys.argv
     only = None
     if "--only" in sys.argv:
@@ -206,6 +250,7 @@ def main():
             "greedy": gen[0, PROMPT_LEN:].tolist(),
             "logit_std": float(logits.std()),
         }
+        write_byte_tokenizer(d)
         with open(os.path.join(d, "reference.json"), "w") as f:
             json.dump(ref, f, indent=1)
         print(f"{case}: {sum(v.numel() for v in sd.values())} params, logit std "

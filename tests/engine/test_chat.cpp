@@ -81,3 +81,37 @@ TEST_F(ChatOnStories, PromptLongerThanTheContextIsRejectedAndForgotten) {
 
 }  // namespace
 }  // namespace kt::engine
+
+namespace kt::engine {
+namespace {
+
+// `kt chat` on every architecture: the HF fixtures carry a 256-byte tokenizer, so a whole
+// conversation (ChatML fallback template, two turns with cache reuse) runs on each.
+class ChatOnFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ChatOnFixture, TwoTurnsRun) {
+  const Model m = Model::load(std::string(KT_SOURCE_DIR) + "/tests/fixtures/hf/" + GetParam());
+  ASSERT_TRUE(m.tokenizer && m.chat_template);
+  cpu::ThreadPool pool(2);
+  ChatOptions o;
+  o.sampler.temperature = 0;
+  o.max_new_tokens = 6;
+  o.n_ctx = 256;
+  Chat chat(m, pool, o);
+  const TurnStats a = chat.send("hello", [](std::string_view) {});
+  // No token of a 256-byte vocabulary ends generation: every turn runs to its limit.
+  EXPECT_EQ(a.generated_tokens, 6);
+  EXPECT_EQ(a.stop, "length");
+  const TurnStats b = chat.send("again", [](std::string_view) {});
+  EXPECT_GT(b.reused_tokens, 0);
+  EXPECT_EQ(chat.history().size(), 4u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, ChatOnFixture,
+                         ::testing::Values("llama", "mistral", "mixtral", "qwen2", "qwen3moe",
+                                           "qwen2moe", "deepseek2lite", "deepseek2", "deepseek3",
+                                           "gemma3"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace kt::engine
