@@ -132,7 +132,7 @@ std::vector<CacheSpec> DeepSeek2::cache_specs() const {
   return specs;
 }
 
-NodeId DeepSeek2::attention(StepGraph& s, int64_t l, NodeId h, NodeId heads, int64_t T, int64_t pos,
+NodeId DeepSeek2::attention(StepGraph& s, int64_t l, NodeId h, int64_t T, int64_t pos,
                             int64_t n_ctx) const {
   const int64_t H = hp_.n_head, Dq = Dn_ + Dr_, R = Rkv_;
   Graph& g = s.graph;
@@ -158,34 +158,29 @@ NodeId DeepSeek2::attention(StepGraph& s, int64_t l, NodeId h, NodeId heads, int
 
   // Absorbed query: per head, W_kb,h maps q_nope (Dn) into the latent space (Rkv).
   NodeId k_b = g.weight(blk_name(l, "attn_k_b"), k_b_[size_t(l)]);
-  NodeId q_abs = g.matmul_experts(k_b, g.reshape(q_nope, {Dn_, H * T}), heads, p + "q_abs");
+  NodeId q_abs = g.matmul_heads(k_b, q_nope, p + "q_abs");
   NodeId Q = g.concat(q_abs, q_pe, p + "q_mla");
 
   NodeId cache = g.input(p + "kv_cache", DType::F32, {R + Dr_, 1, n_ctx});
   s.caches.push_back(cache);
   NodeId K = g.cache_append(cache, g.concat(g.reshape(c_kv, {R, 1, T}), k_pe, p + "k_mla"), pos);
-  NodeId V = g.slice(K, 0, R, p + "v_mla");
-  NodeId o = g.attention(Q, K, V, kq_scale_, pos, p + "attn");  // {R, H, T}
+  // The values are the latent part of the cached rows, read in place.
+  NodeId o = g.attention_shared_kv(Q, K, R, kq_scale_, pos, p + "attn");  // {R, H, T}
 
   NodeId v_b = g.weight(blk_name(l, "attn_v_b"), v_b_[size_t(l)]);
-  o = g.matmul_experts(v_b, g.reshape(o, {R, H * T}), heads, p + "attn_v");  // {Dv, H, T}
+  o = g.matmul_heads(v_b, o, p + "attn_v");  // {Dv, H, T}
   return g.matmul(W("attn_output"), g.reshape(o, {Dv_ * H, T}), p + "attn_out");
 }
 
 StepGraph DeepSeek2::build_step(int64_t T, int64_t pos, int64_t n_ctx, int64_t n_out) const {
-  const int64_t H = hp_.n_head;
   StepGraph s;
   Graph& g = s.graph;
   NodeId x = begin_step(s, w_, T, n_out);
-  // ids[h, t] = h: MatMulExperts with these ids is a per-head batched matrix product.
-  Tensor ids = Tensor::zeros(DType::I32, {H, T});
-  for (int64_t i = 0; i < H * T; ++i) ids.data_as<int32_t>()[i] = int32_t(i % H);
-  NodeId heads = g.weight("head_ids", ids);
   for (int64_t l = 0; l < hp_.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     NodeId h =
         g.rms_norm(x, weight_node(g, w_, blk_name(l, "attn_norm")), hp_.rms_eps, p + "attn_norm");
-    x = g.add(x, attention(s, l, h, heads, T, pos, n_ctx), p + "attn_res");
+    x = g.add(x, attention(s, l, h, T, pos, n_ctx), p + "attn_res");
     h = g.rms_norm(x, weight_node(g, w_, blk_name(l, "ffn_norm")), hp_.rms_eps, p + "ffn_norm");
     x = g.add(x, l < n_dense_ ? dense_ffn(g, w_, l, h) : moe_ffn(g, w_, l, h, *moe_),
               p + "ffn_res");

@@ -24,8 +24,8 @@ class DeepSeek2 : public Architecture {
   StepGraph build_step(int64_t n_tokens, int64_t pos, int64_t n_ctx, int64_t n_out) const override;
 
  private:
-  tensor::NodeId attention(StepGraph& s, int64_t l, tensor::NodeId h, tensor::NodeId heads,
-                           int64_t T, int64_t pos, int64_t n_ctx) const;
+  tensor::NodeId attention(StepGraph& s, int64_t l, tensor::NodeId h, int64_t T, int64_t pos,
+                           int64_t n_ctx) const;
 
   HParams hp_;
   WeightSet w_;

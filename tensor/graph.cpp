@@ -19,6 +19,8 @@ const char* op_name(Op op) {
       return "MatMul";
     case Op::MatMulExperts:
       return "MatMulExperts";
+    case Op::MatMulHeads:
+      return "MatMulHeads";
     case Op::Add:
       return "Add";
     case Op::Mul:
@@ -175,6 +177,21 @@ NodeId Graph::matmul_experts(NodeId w, NodeId x, NodeId ids, const std::string& 
   return push(std::move(n));
 }
 
+NodeId Graph::matmul_heads(NodeId w, NodeId x, const std::string& name) {
+  const Node &W = arg(w, "MatMulHeads"), &X = arg(x, "MatMulHeads");
+  if (W.shape.size() != 3)
+    fail("MatMulHeads", name, "weights must be 3-D {K, N, H}, got " + shape_str(W.shape));
+  if (X.dtype != DType::F32) fail("MatMulHeads", name, "input must be F32");
+  const int64_t K = W.shape[0], H = W.shape[2];
+  if (X.shape[0] != K || numel(X.shape) % (K * H) != 0)
+    fail("MatMulHeads", name,
+         "input " + shape_str(X.shape) + " is not rows of " + std::to_string(K) + " for " +
+             std::to_string(H) + " heads");
+  Node n = make_node(Op::MatMulHeads, name, DType::F32, {W.shape[1], H, numel(X.shape) / (K * H)},
+                     {w, x});
+  return push(std::move(n));
+}
+
 static bool broadcastable(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
   const bool row = numel(b) == dim(a, 0) && dim(b, 0) == dim(a, 0);
   const bool per_row = dim(b, 0) == 1 && numel(b) == rows_of(a);
@@ -313,6 +330,27 @@ NodeId Graph::attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_o
   n.scalar = scale;
   n.pos_offset = pos_offset;
   n.window = window;
+  return push(std::move(n));
+}
+
+NodeId Graph::attention_shared_kv(NodeId q, NodeId kv, int64_t v_dim, float scale,
+                                  int64_t pos_offset, const std::string& name) {
+  const Node &Q = arg(q, "Attention"), &K = arg(kv, "Attention");
+  if (Q.shape.size() != 3 || K.shape.size() != 3)
+    fail("Attention", name, "q and kv must be 3-D {dim, heads, tokens}");
+  if (Q.shape[0] != K.shape[0]) fail("Attention", name, "q and k head dims differ");
+  if (v_dim <= 0 || v_dim > K.shape[0])
+    fail("Attention", name,
+         "value size " + std::to_string(v_dim) + " outside the key rows of " +
+             std::to_string(K.shape[0]));
+  if (K.shape[1] == 0 || Q.shape[1] % K.shape[1] != 0)
+    fail("Attention", name, "query heads must be a multiple of key/value heads");
+  if (pos_offset < 0 || pos_offset + Q.shape[2] > K.shape[2])
+    fail("Attention", name, "queries extend past the key sequence");
+  Node n = make_node(Op::Attention, name, DType::F32, {v_dim, Q.shape[1], Q.shape[2]}, {q, kv});
+  n.scalar = scale;
+  n.pos_offset = pos_offset;
+  n.v_dim = v_dim;
   return push(std::move(n));
 }
 

@@ -22,6 +22,7 @@ enum class Op {
   GetRows,        // embedding lookup: table {D, V}, ids I32 {T} -> {D, T}
   MatMul,         // w {K, N}, x {K, T} -> {N, T}   (y = x . w^T, any weight type)
   MatMulExperts,  // w {K, N, E}, x {K, T}, ids I32 {k, T} -> {N, k, T}: expert ids[j,t] on x[t]
+  MatMulHeads,    // w {K, N, H}, x {K, H, T} -> {N, H, T}: head h of each token by matrix h
   Add,            // a + b; b may be one row {n} broadcast over a's rows, or one value per
                   // row {1, rows...} broadcast along each row
   Mul,            // a * b; same broadcasting as Add
@@ -37,7 +38,8 @@ enum class Op {
   Gather,       // x {N, T}, ids I32 {k, T} -> {k, T}: x[ids[j,t], t]
   WeightedSum,  // x {N, k, T}, w {k, T} -> {N, T}: the MoE combine sum_j w[j,t] x[:, j, t]
   Attention,    // q {Dk, Hq, T}, k {Dk, Hkv, S}, v {Dv, Hkv, S} -> {Dv, Hq, T}, causal; with a
-                // window W > 0 a query at position p sees only the keys (p - W, p]
+                // window W > 0 a query at position p sees only the keys (p - W, p]. Without a
+                // v input (v_dim > 0), v is the first v_dim values of each k row.
   Copy,         // to another device
   Reshape,
   CacheAppend,  // cache {D, H, S_max} (an Input), x {D, H, T}: writes x at rows [pos, pos+T)
@@ -53,6 +55,15 @@ const char* op_name(Op op);
 
 using NodeId = int32_t;
 
+// Which implementation of its op a node asks for, set by lowering from the placement Plan
+// (inject/). Auto lets the backend choose; the others name an operator variant a rule picked
+// (KTransformers' KExpertsCPU = Fused, KExpertsTorch = Reference for MatMulExperts).
+enum class OpVariant : uint8_t {
+  Auto,
+  Reference,  // the plain per-expert / per-row path every optimised kernel is tested against
+  Fused,      // the backend's fused kernel (MatMulExperts: one dispatch for all experts)
+};
+
 struct Node {
   Op op = Op::Input;
   std::string name;
@@ -60,12 +71,14 @@ struct Node {
   std::vector<int64_t> shape;  // innermost first
   std::vector<NodeId> inputs;
   Device device;  // where it runs; set by the placement plan (defaults to CPU)
+  OpVariant variant = OpVariant::Auto;  // set by the placement plan
   // Operation parameters (only the ones the op uses are meaningful).
   float eps = 0.0f;        // RMSNorm
   float scalar = 1.0f;     // Scale; Attention softmax scale
   int k = 0;               // TopK
   int64_t pos_offset = 0;  // Attention: position of the first query in the key sequence
   int64_t window = 0;      // Attention: sliding window in positions (0: all earlier keys)
+  int64_t v_dim = 0;       // Attention with inputs {q, k}: v = k[0, v_dim) of every row
   int64_t offset = 0;      // Slice: first element of each row kept
   RopeParams rope;         // RoPE
   MoeRouting routing;      // MoeSelect, MoeWeights
@@ -80,6 +93,8 @@ class Graph {
   NodeId get_rows(NodeId table, NodeId ids, const std::string& name = "");
   NodeId matmul(NodeId w, NodeId x, const std::string& name = "");
   NodeId matmul_experts(NodeId w, NodeId x, NodeId ids, const std::string& name = "");
+  // Per-head products: w {K, N, H}, x {K, H, T} (or any shape of K·H·T) -> {N, H, T}.
+  NodeId matmul_heads(NodeId w, NodeId x, const std::string& name = "");
   NodeId add(NodeId a, NodeId b, const std::string& name = "");
   NodeId mul(NodeId a, NodeId b, const std::string& name = "");
   NodeId scale(NodeId x, float s, const std::string& name = "");
@@ -98,6 +113,10 @@ class Graph {
   // Sliding-window attention (Gemma 2/3, Mistral): window > 0 keys per query, itself included.
   NodeId attention(NodeId q, NodeId k, NodeId v, float scale, int64_t pos_offset, int64_t window,
                    const std::string& name);
+  // Attention whose values are the first v_dim entries of each key row (DeepSeek MLA: the
+  // latent part of the cached [latent, rope key] rows), read in place rather than copied.
+  NodeId attention_shared_kv(NodeId q, NodeId kv, int64_t v_dim, float scale, int64_t pos_offset,
+                             const std::string& name = "");
   NodeId copy_to(NodeId x, Device d, const std::string& name = "");
   NodeId reshape(NodeId x, const std::vector<int64_t>& shape, const std::string& name = "");
   // pos = how many positions the cache already holds.

@@ -2,38 +2,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <memory>
 #include <string>
 
+#include "backends/cpu/matmul_plan.h"
 #include "backends/cpu/vec_dot.h"
 #include "tensor/error.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define KT_PAUSE() _mm_pause()
-#else
-#define KT_PAUSE() ((void)0)
-#endif
-
 namespace kt::cpu {
-namespace {
+namespace detail {
 
 using tensor::DType;
-
-// Below this many weight bytes × tokens a matmul runs on the calling thread alone: waking
-// the pool would cost more than the work.
-constexpr size_t kSerialBytes = 64 * 1024;
-// Activation bytes of one token tile of a prefill matmul (kept in L2 while rows stream by).
-constexpr size_t kTokenTileBytes = 512 * 1024;
-
-struct Plan {
-  VecDotFn dot = nullptr;
-  QuantizeActFn quantize = nullptr;  // nullptr: activations are used as f32
-  int64_t act_block = 1;             // elements per activation block
-  size_t act_row = 0;                // bytes of one activation row
-  size_t w_row = 0;                  // bytes of one weight row
-};
 
 Plan make_plan(DType wtype, int64_t k, Isa isa) {
   const VecDotFn dot = kernels_ref().vec_dot(wtype);
@@ -69,44 +47,30 @@ Plan make_plan(DType wtype, int64_t k, Isa isa) {
   return p;
 }
 
-// Grow-only scratch for the quantized activations, one per calling thread.
-struct Scratch {
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, Free> buf;
-  size_t cap = 0;
+int64_t token_tile(size_t act_row, int64_t n_tokens) {
+  if (n_tokens <= 1) return n_tokens;
+  const int64_t fit = int64_t(kTokenTileBytes / std::max<size_t>(act_row, 1));
+  const int64_t tb =
+      std::clamp<int64_t>(fit / kVecDotMaxRows * kVecDotMaxRows, kVecDotMaxRows, 256);
+  return std::min(tb, n_tokens);
+}
 
-  uint8_t* get(size_t bytes) {
-    if (bytes > cap) {
-      const size_t n = (bytes + 4095) & ~size_t(4095);
-      buf.reset(static_cast<uint8_t*>(std::aligned_alloc(64, n)));
-      if (!buf) throw Error("matmul: out of memory for " + std::to_string(n) + " scratch bytes");
-      cap = n;
-    }
-    return buf.get();
+uint8_t* Scratch::get(size_t bytes) {
+  if (bytes > cap) {
+    const size_t n = (bytes + 4095) & ~size_t(4095);
+    buf.reset(static_cast<uint8_t*>(std::aligned_alloc(64, n)));
+    if (!buf) throw Error("matmul: out of memory for " + std::to_string(n) + " scratch bytes");
+    cap = n;
   }
-};
+  return buf.get();
+}
 
-// All nth threads of one ThreadPool::run call meet here.
-class SpinBarrier {
- public:
-  explicit SpinBarrier(int n) : n_(n) {}
-  void wait() {
-    const int phase = phase_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-      count_.store(0, std::memory_order_relaxed);
-      phase_.fetch_add(1, std::memory_order_acq_rel);
-      return;
-    }
-    while (phase_.load(std::memory_order_acquire) == phase) KT_PAUSE();
-  }
+}  // namespace detail
 
- private:
-  int n_;
-  std::atomic<int> count_{0};
-  std::atomic<int> phase_{0};
-};
+namespace {
+
+using namespace detail;
+using tensor::DType;
 
 struct Job {
   Plan plan;
@@ -161,12 +125,7 @@ void execute(ThreadPool& pool, const Job& job) {
   const int nth = work < kSerialBytes ? 1 : pool.size();
 
   // Tiles: a token tile's activations stay in L2 while the row tiles stream past.
-  int64_t tb = job.n_tokens;
-  if (job.n_tokens > 1) {
-    const int64_t fit = int64_t(kTokenTileBytes / std::max<size_t>(job.xq_stride, 1));
-    tb = std::clamp<int64_t>(fit / kVecDotMaxRows * kVecDotMaxRows, kVecDotMaxRows, 256);
-    tb = std::min(tb, job.n_tokens);
-  }
+  const int64_t tb = token_tile(job.xq_stride, job.n_tokens);
   const int64_t n_tt = (job.n_tokens + tb - 1) / tb;
   // Enough row tiles for several per thread, so that dynamic hand-out balances.
   const int64_t rb =

@@ -19,7 +19,8 @@ std::mutex g_mu;
 std::map<std::tuple<int, int, std::string>, Acc> g_acc;  // (op, weight type, node) -> totals
 
 bool is_matrix_op(tensor::Op op) {
-  return op == tensor::Op::MatMul || op == tensor::Op::MatMulExperts || op == tensor::Op::GetRows;
+  return op == tensor::Op::MatMul || op == tensor::Op::MatMulExperts ||
+         op == tensor::Op::MatMulHeads || op == tensor::Op::GetRows;
 }
 
 }  // namespace
