@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <optional>
 
+#include "engine/placement.h"
+#include "inject/default_rules.h"
 #include "models/hf_import.h"
 #include "tensor/error.h"
 
@@ -92,6 +94,21 @@ size_t Model::weight_bytes() const {
 }
 
 Model Model::load(const std::string& path, const std::string& tokenizer_dir) {
+  LoadOptions opt;
+  opt.tokenizer_dir = tokenizer_dir;
+  return load(path, opt);
+}
+
+const inject::Plan& Model::plan() const {
+  return static_cast<const PlannedArchitecture&>(*arch).plan();
+}
+
+const models::ModuleTree& Model::module_tree() const {
+  return static_cast<const PlannedArchitecture&>(*arch).tree();
+}
+
+Model Model::load(const std::string& path, const LoadOptions& opt) {
+  const std::string& tokenizer_dir = opt.tokenizer_dir;
   Model m;
   if (fs::is_directory(path) && !fs::exists(fs::path(path) / "config.json")) {
     m.splits = open_splits(gguf_in_folder(path));
@@ -118,7 +135,23 @@ Model Model::load(const std::string& path, const std::string& tokenizer_dir) {
       throw Error(tokenizer_dir + ": no tokenizer.json (expected a Hugging Face model folder)");
     load_hf_tokenizer(m, tokenizer_dir);
   }
-  m.arch = models::make_architecture(*m.file, models::WeightSet::from_gguf(m.splits));
+  // The rules are checked against the generic module tree before the architecture reads any
+  // weight (DeepSeek-V2 splits kv_b at construction), so a bad rule file fails fast.
+  std::vector<std::string> names;
+  for (const auto& f : m.splits)
+    for (const auto& t : f->tensors()) names.emplace_back(t.name);
+  const models::HParams hp = models::HParams::from_gguf(*m.file);
+  // Until the CUDA backend executes graphs (issue 6), the shipped default is the CPU form.
+  const inject::RuleFile rules =
+      inject::select_rules(opt.rule_path, models::ModuleTree::build(hp, names), hp, 0);
+  const inject::PlanOptions popt{opt.default_device, opt.gpu_count};
+  inject::Plan first = inject::Plan::build(models::ModuleTree::build(hp, names), rules, popt);
+  if (!opt.preview_only) require_cpu_plan(first);
+  std::unique_ptr<models::Architecture> arch =
+      models::make_architecture(*m.file, models::WeightSet::from_gguf(m.splits));
+  models::ModuleTree tree = arch->module_tree(names);  // the architecture's own, if it has one
+  inject::Plan plan = inject::Plan::build(tree, rules, popt);
+  m.arch = std::make_unique<PlannedArchitecture>(std::move(arch), std::move(tree), std::move(plan));
   return m;
 }
 

@@ -6,12 +6,28 @@
 #include <string>
 #include <vector>
 
+#include "inject/plan.h"
 #include "models/architecture.h"
 #include "models/chat_template.h"
 #include "models/tokenizer.h"
 #include "tensor/gguf.h"
 
 namespace kt::engine {
+
+// How Model::load places the model (inject/, README "Placement rules").
+struct LoadOptions {
+  // KTransformers' --model_path: a Hugging Face folder whose tokenizer.json and
+  // tokenizer_config.json replace what the weights file carries.
+  std::string tokenizer_dir;
+  // --optimize_rule_path: a YAML rule file, or the name of a shipped one
+  // ("DeepSeek-V3-Chat-cpu.yaml"); empty = the shipped file for the architecture.
+  std::string rule_path;
+  int gpu_count = 0;  // CUDA devices present (the frontend asks the CUDA backend)
+  tensor::Device default_device = tensor::Device::cpu();  // for modules no rule matches
+  // `kt plan`: accept a plan that places modules off the CPU. Such a model can be inspected,
+  // not run (the executor rejects nodes off the CPU until issue 6).
+  bool preview_only = false;
+};
 
 struct Model {
   std::shared_ptr<const tensor::GgufFile> file;  // metadata (the first split of a split model)
@@ -28,6 +44,13 @@ struct Model {
   // tokenizer_config.json replace what the weights file carries. Throws kt::Error naming the
   // path and what is wrong or unsupported.
   static Model load(const std::string& path, const std::string& tokenizer_dir = "");
+  // As above, placed by rules: the module tree is built and the rules are checked before any
+  // weight is read, and the Plan is applied to every step graph. Throws kt::Error for rule
+  // errors (file:line) and for a plan off the CPU (not executable before issue 6).
+  static Model load(const std::string& path, const LoadOptions& opt);
+
+  const inject::Plan& plan() const;  // the placement in force
+  const models::ModuleTree& module_tree() const;
 
   size_t weight_bytes() const;  // bytes of all tensors over all splits
 };

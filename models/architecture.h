@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/hparams.h"
+#include "models/module_tree.h"
 #include "models/weights.h"
 #include "tensor/graph.h"
 
@@ -37,6 +38,12 @@ class Architecture {
   // positions, logits for n_out of the tokens (chosen by the out_rows input).
   virtual StepGraph build_step(int64_t n_tokens, int64_t pos, int64_t n_ctx,
                                int64_t n_out) const = 0;
+  // The modules under Hugging Face names that placement rules match (models/module_tree.h),
+  // given the GGUF names of the model's tensors. The generic tree fits every architecture so
+  // far; one with modules the tensors do not reveal overrides it.
+  virtual ModuleTree module_tree(const std::vector<std::string>& tensor_names) const {
+    return ModuleTree::build(hparams(), tensor_names);
+  }
 };
 
 // Picks the architecture named by general.architecture; throws kt::Error naming it when kt

@@ -14,6 +14,7 @@
 #include "backends/cpu/thread_pool.h"
 #include "engine/model.h"
 #include "engine/session.h"
+#include "frontends/cli/gpu_count.h"
 #include "models/quant_recipe.h"
 #include "tensor/error.h"
 
@@ -208,7 +209,13 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
     if (t < 1) throw Error("bench: thread count " + std::to_string(t) + " must be positive");
 
   const auto t_load = Clock::now();
-  const engine::Model m = engine::Model::load(o.model);
+  engine::LoadOptions lo;
+  lo.rule_path = o.rule_path;
+  lo.gpu_count = cuda_gpu_count();
+  const engine::Model m = engine::Model::load(o.model, lo);
+  if (!o.json)
+    for (const std::string& w : m.plan().warnings())
+      std::fprintf(stderr, "warning: %s\n", w.c_str());
   const double load_s = seconds_since(t_load);
   const tensor::GgufFile& f = *m.file;
   const models::HParams& hp = m.arch->hparams();
@@ -223,6 +230,7 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
 
   nlohmann::json doc;
   doc["model"] = o.model;
+  doc["rules"] = m.plan().source();
   doc["arch"] = hp.arch;
   doc["file_type"] = ftype;
   doc["size_bytes"] = n_bytes;
@@ -239,6 +247,7 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
     std::printf("model: %s (%s %s, %.2f GiB, %.2f B parameters), loaded in %.1f s\n",
                 o.model.c_str(), hp.arch.c_str(), ftype.c_str(), double(n_bytes) / (1ull << 30),
                 double(n_params) * 1e-9, load_s);
+    std::printf("rules: %s\n", m.plan().source().c_str());
     std::printf(
         "decode reads %.3f GiB of weights per token (non-expert %.3f GiB + experts %.3f GiB), "
         "plus %.1f MiB of KV cache at the mean context\n\n",
@@ -296,6 +305,8 @@ void add_bench_model_options(CLI::App* bench) {
   bench->add_option("-r,--reps", o->reps, "Repetitions (mean ± stddev)")->capture_default_str();
   bench->add_option("--bw-gib", o->bw_gib,
                     "GiB read to measure the bandwidth (default: 8x the LLC, at least 4)");
+  bench->add_option("--optimize_rule_path", o->rule_path,
+                    "YAML placement rules or a shipped file's name (default: shipped rules)");
   bench->add_flag("--json", o->json, "Print JSON instead of a table");
   bench->callback([bench, o] {
     if (!bench->get_subcommands().empty()) return;

@@ -13,6 +13,7 @@
 #include "engine/chat.h"
 #include "engine/model.h"
 #include "frontends/cli/commands.h"
+#include "frontends/cli/gpu_count.h"
 #include "tensor/error.h"
 
 namespace kt::cli {
@@ -65,25 +66,28 @@ void run_chat(const ChatCli& c) {
                                              : c.model_path;
   if (weights.empty())
     throw Error("give a model: -m FILE.gguf|HF_FOLDER, or --gguf_path (+ --model_path)");
-  if (!c.rule_path.empty())
-    std::fprintf(stderr,
-                 "note: %s: placement rules are not applied yet; everything runs on the CPU\n",
-                 c.rule_path.c_str());
   const auto t0 = std::chrono::steady_clock::now();
   std::fprintf(stderr, "loading %s ...\n", weights.c_str());
   const std::string tok_dir = !c.gguf_path.empty() && !c.model_path.empty() ? c.model_path : "";
-  engine::Model model = engine::Model::load(weights, tok_dir);
+  engine::LoadOptions lo;
+  lo.tokenizer_dir = tok_dir;
+  lo.rule_path = c.rule_path;
+  lo.gpu_count = cuda_gpu_count();
+  engine::Model model = engine::Model::load(weights, lo);
+  for (const std::string& w : model.plan().warnings())
+    std::fprintf(stderr, "warning: %s\n", w.c_str());
   const models::HParams& hp = model.arch->hparams();
   const size_t bytes = model.weight_bytes();
   const int threads = c.threads > 0 ? c.threads : cpu::default_cpu_threads();
   std::fprintf(stderr,
                "loaded %s (%s, %lld layers, %.2f GiB of weights) in %.1fs; %d CPU threads, "
-               "context %lld, template %s\n",
+               "context %lld, template %s, rules %s\n",
                hp.name.empty() ? weights.c_str() : hp.name.c_str(), hp.arch.c_str(),
                (long long)hp.n_layer, double(bytes) / double(1 << 30),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                threads, (long long)c.opt.n_ctx,
-               model.chat_template ? model.chat_template->name().c_str() : "-");
+               model.chat_template ? model.chat_template->name().c_str() : "-",
+               model.plan().source().c_str());
   cpu::ThreadPool pool(threads);
   engine::Chat chat(model, pool, c.opt);
   if (!c.system.empty()) chat.set_system(c.system);
@@ -139,7 +143,9 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--model_path", c->model_path,
                   "HF folder with config and tokenizer (KTransformers); weights from --gguf_path");
   cmd->add_option("--gguf_path", c->gguf_path, "GGUF weights (file)");
-  cmd->add_option("--optimize_rule_path", c->rule_path, "YAML placement rules (KTransformers)");
+  cmd->add_option("--optimize_rule_path", c->rule_path,
+                  "YAML placement rules (KTransformers' format) or a shipped file's name; default: "
+                  "the shipped rules for the architecture (kt plan shows them)");
   cmd->add_option("--max_new_tokens", c->opt.max_new_tokens, "Most tokens per answer")
       ->capture_default_str();
   cmd->add_option("--cpu_infer,-t,--threads", c->threads,

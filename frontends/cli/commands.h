@@ -12,5 +12,6 @@ void add_chat_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 
 }  // namespace kt::cli

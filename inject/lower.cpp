@@ -1,0 +1,42 @@
+#include "inject/lower.h"
+
+#include <map>
+
+namespace kt::inject {
+
+void lower(const Plan& plan, const models::ModuleTree& tree, tensor::Graph& g, Phase phase) {
+  // Weight name -> its placement; a step graph names the same weights every step.
+  std::map<std::string, const Placement*> by_weight;
+  auto placement_of = [&](const tensor::Node& w) {
+    auto [it, fresh] = by_weight.try_emplace(w.name, nullptr);
+    if (fresh) it->second = &plan.owner(tree.module_of(w.name));
+    return it->second;
+  };
+  for (size_t i = 0; i < g.size(); ++i) {
+    tensor::Node& n = g.node(tensor::NodeId(i));
+    if (n.op == tensor::Op::Input) continue;
+    const Placement* p = nullptr;
+    if (n.op == tensor::Op::Weight) {
+      p = placement_of(n);
+    } else {
+      for (tensor::NodeId in : n.inputs)
+        if (g.node(in).op == tensor::Op::Weight) {
+          p = placement_of(g.node(in));
+          break;
+        }
+    }
+    if (p) {
+      n.device = p->device(phase);
+      if (n.op == tensor::Op::MatMulExperts && !p->op(phase).empty())
+        if (auto info = resolve_op(p->op(phase))) n.variant = info->node_variant;
+    } else {
+      for (tensor::NodeId in : n.inputs)
+        if (g.node(in).op != tensor::Op::Input) {
+          n.device = g.node(in).device;
+          break;
+        }
+    }
+  }
+}
+
+}  // namespace kt::inject
