@@ -5,11 +5,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "models/hf_names.h"
+#include "models/tokenizer.h"
+#include "models/tokenizer_export.h"
 #include "tensor/error.h"
 #include "tensor/fp16.h"
 #include "tensor/safetensors.h"
@@ -240,6 +243,32 @@ struct PendingStack {
   int64_t rows = 0, cols = 0;
 };
 
+// The folder's tokenizer as tokenizer.* metadata, so the GGUF stands alone. A folder without
+// tokenizer.json gets none (as before); one whose tokenizer GGUF cannot express gets a warning
+// rather than a failed conversion, since the weights are still good.
+void write_tokenizer(tensor::GgufWriter& w, const fs::path& root) {
+  if (!fs::exists(root / "tokenizer.json")) return;
+  try {
+    const Tokenizer tok = Tokenizer::from_hf(root.string());
+    const fs::path cfg_path = root / "tokenizer_config.json";
+    bool has_template = false;
+    if (std::ifstream f(cfg_path); f) {
+      json cfg = json::parse(f, nullptr, /*allow_exceptions=*/false);
+      has_template =
+          cfg.is_object() && cfg.contains("chat_template") && !cfg["chat_template"].is_null();
+    }
+    // Only a template the model ships: from_tokenizer_config falls back to ChatML otherwise,
+    // and baking that into the file would hide that the model has none.
+    if (has_template) {
+      write_tokenizer_metadata(tok, ChatTemplate::from_tokenizer_config(cfg_path.string()), w);
+    } else {
+      write_tokenizer_metadata(tok, w);
+    }
+  } catch (const Error& e) {
+    std::cerr << "kt: warning: no tokenizer written to the GGUF: " << e.what() << "\n";
+  }
+}
+
 }  // namespace
 
 HfImport import_hf_folder(const std::string& dir, QuantRecipe recipe,
@@ -287,6 +316,7 @@ HfImport import_hf_folder(const std::string& dir, QuantRecipe recipe,
   write_metadata(out.writer, c, a, root.filename().string(), embd->shape.at(0));
   out.writer.set_u32("general.file_type", recipe_file_type(recipe));
   out.writer.set_u32("general.quantization_version", 2);
+  write_tokenizer(out.writer, root);
 
   RecipeContext ctx;
   ctx.n_layer = c.integer("num_hidden_layers");

@@ -53,6 +53,14 @@ class MergeMap {
     }
   }
   size_t size() const { return size_; }
+  // Calls f(left, right, value) for every pair, in no particular order (the GGUF exporter
+  // sorts them back into rank order).
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Slot& s : slots_) {
+      if (s.key != kEmpty) f(int32_t(uint32_t(s.key >> 32)), int32_t(uint32_t(s.key)), s.value);
+    }
+  }
 
  private:
   static constexpr uint64_t kEmpty = ~uint64_t(0);

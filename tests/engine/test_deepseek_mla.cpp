@@ -19,27 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using tensor::DType;
 using tensor::GgufFile;
-using tensor::GgufType;
-
-// Copies a scalar metadata value (the HF import writes only these types).
-void copy_kv(tensor::GgufWriter& w, const tensor::GgufValue& v) {
-  switch (v.type()) {
-    case GgufType::UINT32:
-      w.set_u32(v.key(), v.as_u32());
-      break;
-    case GgufType::FLOAT32:
-      w.set_f32(v.key(), v.as_f32());
-      break;
-    case GgufType::BOOL:
-      w.set_bool(v.key(), v.as_bool());
-      break;
-    case GgufType::STRING:
-      w.set_string(v.key(), v.as_string());
-      break;
-    default:
-      throw Error("copy_kv: unexpected type of " + std::string(v.key()));
-  }
-}
 
 // The legacy file rewritten in the MLA layout: attn_kv_b {Rkv, H·(Dn+Dv)} split into
 // attn_k_b {Dn, Rkv, H} (each head's k rows transposed) and attn_v_b {Rkv, Dv, H}.
@@ -52,7 +31,7 @@ std::vector<uint8_t> to_mla_layout(const GgufFile& f, std::vector<std::vector<fl
   const int64_t R = f.get_u32(a + "attention.kv_lora_rank");
   const int64_t Dn = Dq - Dr;
   tensor::GgufWriter w;
-  for (size_t i = 0; i < f.kv_count(); ++i) copy_kv(w, f.kv(i));
+  for (size_t i = 0; i < f.kv_count(); ++i) w.copy_value(f.kv(i));
   w.set_u32(a + "attention.head_count_kv", 1);
   w.set_u32(a + "attention.key_length", uint32_t(R + Dr));
   w.set_u32(a + "attention.value_length", uint32_t(R));
@@ -127,7 +106,7 @@ TEST(DeepSeekMla, MlaLayoutGivesTheLogitsOfTheLegacyLayout) {
 
     // A broken MLA file fails at load, naming the tensor.
     tensor::GgufWriter w;
-    for (size_t i = 0; i < mla->kv_count(); ++i) copy_kv(w, mla->kv(i));
+    for (size_t i = 0; i < mla->kv_count(); ++i) w.copy_value(mla->kv(i));
     for (const tensor::GgufTensorInfo& t : mla->tensors()) {
       if (std::string(t.name) == "blk.2.attn_v_b.weight") continue;
       std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + t.n_dims);
