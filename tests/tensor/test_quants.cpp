@@ -421,7 +421,7 @@ struct ErrorSums {
       ref2 += double(x[i]) * double(x[i]);
     }
   }
-  double relative_rmse() const { return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2); }
+  double relative_error() const { return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2); }
 };
 
 bool all_finite(const std::vector<float>& y) {
@@ -482,13 +482,13 @@ class QuantRoundTrip : public ::testing::TestWithParam<QuantCase> {
         sums.add(x, y);
       }
     }
-    return sums.relative_rmse();
+    return sums.relative_error();
   }
 };
 
 TEST_P(QuantRoundTrip, GaussianErrorWithinBound) {
   const double e = pooled_error(1.0f, 1234);
-  RecordProperty("relative_rmse", std::to_string(e));
+  RecordProperty("relative_error", std::to_string(e));
   EXPECT_LT(e, GetParam().bound) << dtype_name(GetParam().type);
 }
 
@@ -511,7 +511,7 @@ TEST_P(QuantRoundTrip, ConstantRows) {
     const auto y = round_trip(GetParam().type, x);
     ASSERT_TRUE(all_finite(y)) << c;
     sums.add(x, y);
-    EXPECT_LT(sums.relative_rmse(), GetParam().bound) << dtype_name(GetParam().type) << " " << c;
+    EXPECT_LT(sums.relative_error(), GetParam().bound) << dtype_name(GetParam().type) << " " << c;
   }
 }
 
@@ -635,9 +635,9 @@ void expect_search_beats_naive(DType t, void (*naive)(const float*, Block*)) {
     dequantize_row(t, q.data(), y.data(), int64_t(x.size()));
     plain.add(x, y);
   }
-  ::testing::Test::RecordProperty("searched", std::to_string(searched.relative_rmse()));
-  ::testing::Test::RecordProperty("naive", std::to_string(plain.relative_rmse()));
-  EXPECT_LT(searched.relative_rmse(), 0.97 * plain.relative_rmse()) << dtype_name(t);
+  ::testing::Test::RecordProperty("searched", std::to_string(searched.relative_error()));
+  ::testing::Test::RecordProperty("naive", std::to_string(plain.relative_error()));
+  EXPECT_LT(searched.relative_error(), 0.97 * plain.relative_error()) << dtype_name(t);
 }
 
 TEST(QuantSearch, Q4_KBeatsPlainMinMaxRounding) {
