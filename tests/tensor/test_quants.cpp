@@ -473,16 +473,16 @@ class QuantRoundTrip : public ::testing::TestWithParam<QuantCase> {
   int64_t block() const { return type_traits(GetParam().type).block_size; }
   // Rows of 1, 3 and 7 blocks (several rows each) of Gaussian data with deviation sigma.
   double pooled_error(float sigma, uint32_t seed) {
-    ErrorSums sums;
+    ErrorSums err;
     for (int64_t blocks : {1, 3, 7}) {
       for (int row = 0; row < 4; ++row) {
         const auto x = gaussian(size_t(blocks * std::max<int64_t>(block(), 32)), seed++, sigma);
         const auto y = round_trip(GetParam().type, x);
         EXPECT_TRUE(all_finite(y));
-        sums.add(x, y);
+        err.add(x, y);
       }
     }
-    return sums.relative_error();
+    return err.relative_error();
   }
 };
 
@@ -507,11 +507,11 @@ TEST_P(QuantRoundTrip, ConstantRows) {
   // subnormals, a limit of the format rather than of the quantizer.
   for (float c : {0.7f, -3.0f, 250.0f}) {
     const std::vector<float> x(size_t(2 * std::max<int64_t>(block(), 32)), c);
-    ErrorSums sums;
+    ErrorSums err;
     const auto y = round_trip(GetParam().type, x);
     ASSERT_TRUE(all_finite(y)) << c;
-    sums.add(x, y);
-    EXPECT_LT(sums.relative_error(), GetParam().bound) << dtype_name(GetParam().type) << " " << c;
+    err.add(x, y);
+    EXPECT_LT(err.relative_error(), GetParam().bound) << dtype_name(GetParam().type) << " " << c;
   }
 }
 
