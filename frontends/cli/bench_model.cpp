@@ -219,6 +219,11 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
   const double load_s = seconds_since(t_load);
   const tensor::GgufFile& f = *m.file;
   const models::HParams& hp = m.arch->hparams();
+  // Past the trained context the positions mean nothing to the model, and the KV cache and
+  // attention grow without bound: a typo like -p 100000 would run for hours.
+  if (hp.n_ctx_train > 0 && o.n_prompt + o.n_gen > hp.n_ctx_train)
+    throw Error("bench: -p " + std::to_string(o.n_prompt) + " plus -n " + std::to_string(o.n_gen) +
+                " exceeds the model's context of " + std::to_string(hp.n_ctx_train) + " tokens");
   uint64_t n_params = 0, n_bytes = 0;
   for (const tensor::GgufTensorInfo& t : f.tensors()) {
     n_params += uint64_t(t.n_elements());

@@ -147,6 +147,7 @@ void add_chat_command(CLI::App& app) {
                   "YAML placement rules (KTransformers' format) or a shipped file's name; default: "
                   "the shipped rules for the architecture (kt plan shows them)");
   cmd->add_option("--max_new_tokens", c->opt.max_new_tokens, "Most tokens per answer")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--cpu_infer,-t,--threads", c->threads,
                   "CPU threads (default: physical cores minus 2)");
@@ -158,7 +159,9 @@ void add_chat_command(CLI::App& app) {
                 "Continue each message as plain text, without the chat template (base models)");
   cmd->add_option("--chunk_size", c->opt.chunk_size, "Prefill chunk in tokens")
       ->capture_default_str();
-  cmd->add_option("-c,--ctx", c->opt.n_ctx, "Context size in tokens")->capture_default_str();
+  cmd->add_option("-c,--ctx", c->opt.n_ctx, "Context size in tokens")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--temperature", c->opt.sampler.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top_k", c->opt.sampler.top_k, "")->capture_default_str();
   cmd->add_option("--top_p", c->opt.sampler.top_p, "")->capture_default_str();
