@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 
@@ -141,12 +142,12 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
   for (const auto& f : m.splits)
     for (const auto& t : f->tensors()) names.emplace_back(t.name);
   const models::HParams hp = models::HParams::from_gguf(*m.file);
-  // Until the CUDA backend executes graphs (issue 6), the shipped default is the CPU form.
-  const inject::RuleFile rules =
-      inject::select_rules(opt.rule_path, models::ModuleTree::build(hp, names), hp, 0);
+  // With a GPU the shipped default is the hybrid form; one GPU is driven until issue 9.
+  const inject::RuleFile rules = inject::select_rules(
+      opt.rule_path, models::ModuleTree::build(hp, names), hp, std::min(opt.gpu_count, 1));
   const inject::PlanOptions popt{opt.default_device, opt.gpu_count};
   inject::Plan first = inject::Plan::build(models::ModuleTree::build(hp, names), rules, popt);
-  if (!opt.preview_only) require_cpu_plan(first);
+  if (!opt.preview_only) require_devices(first, opt.gpu_count);
   std::unique_ptr<models::Architecture> arch =
       models::make_architecture(*m.file, models::WeightSet::from_gguf(m.splits));
   models::ModuleTree tree = arch->module_tree(names);  // the architecture's own, if it has one

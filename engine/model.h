@@ -24,8 +24,8 @@ struct LoadOptions {
   std::string rule_path;
   int gpu_count = 0;  // CUDA devices present (the frontend asks the CUDA backend)
   tensor::Device default_device = tensor::Device::cpu();  // for modules no rule matches
-  // `kt plan`: accept a plan that places modules off the CPU. Such a model can be inspected,
-  // not run (the executor rejects nodes off the CPU until issue 6).
+  // `kt plan`: accept a plan that places modules on GPUs this machine lacks. Such a model can
+  // be inspected, not run.
   bool preview_only = false;
 };
 
@@ -46,7 +46,7 @@ struct Model {
   static Model load(const std::string& path, const std::string& tokenizer_dir = "");
   // As above, placed by rules: the module tree is built and the rules are checked before any
   // weight is read, and the Plan is applied to every step graph. Throws kt::Error for rule
-  // errors (file:line) and for a plan off the CPU (not executable before issue 6).
+  // errors (file:line) and for a plan that needs a GPU when gpu_count is 0.
   static Model load(const std::string& path, const LoadOptions& opt);
 
   const inject::Plan& plan() const;  // the placement in force

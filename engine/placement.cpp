@@ -17,17 +17,32 @@ models::StepGraph PlannedArchitecture::build_step(int64_t n_tokens, int64_t pos,
   return s;
 }
 
-void require_cpu_plan(const inject::Plan& plan) {
+std::shared_ptr<StepExecutor> PlannedArchitecture::executor(cpu::ThreadPool& pool) const {
+  if (!uses_gpu()) return make_cpu_executor(pool);
+  if (!gpu_exec_) {
+    std::shared_ptr<StepExecutor> e = make_cuda_executor(pool, 0);
+    // Upload the GPU weights of decode steps now (loading), not during the first answer;
+    // prefill-only ones (if a plan has any) follow at the first prefill.
+    e->prepare(build_step(1, 0, 2, 1).graph, progress_);
+    gpu_exec_ = std::move(e);
+  }
+  return gpu_exec_;
+}
+
+void require_devices(const inject::Plan& plan, int gpu_count) {
   const inject::Placement* p = plan.first_off_cpu();
-  if (!p) return;
+  if (!p || gpu_count > 0) return;
   const std::string dev = !p->generate_device.is_cpu()  ? p->generate_device.str()
                           : !p->prefill_device.is_cpu() ? p->prefill_device.str()
                           : p->out_device               ? p->out_device->str()
                                                         : "cuda";
   throw Error(plan.source() + (p->rule.empty() ? "" : " (rule at " + p->rule + ")") + ": places " +
               (p->path.empty() ? "the model" : p->path) + " on " + dev +
-              ", but kt executes on the CPU only until CUDA execution arrives (issue 6); use a "
-              "CPU rule file (e.g. inject/rules/*-cpu.yaml) or `kt plan` to preview GPU plans");
+              ", but " +
+              (cuda_available() ? std::string("no GPU is to be used")
+                                : std::string("this kt has no CUDA GPU to run on")) +
+              "; use a CPU rule file (e.g. inject/rules/*-cpu.yaml) or `kt plan` to preview GPU "
+              "plans");
 }
 
 }  // namespace kt::engine

@@ -1,10 +1,13 @@
 #pragma once
 // Where the engine applies a Plan: the architecture's step graphs are lowered (inject/lower.h)
 // as they are built, so every Session and tool that drives the architecture runs the plan.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backends/cpu/thread_pool.h"
+#include "engine/step_executor.h"
 #include "inject/plan.h"
 #include "models/architecture.h"
 
@@ -25,14 +28,25 @@ class PlannedArchitecture : public models::Architecture {
   const inject::Plan& plan() const { return plan_; }
   const models::ModuleTree& tree() const { return tree_; }
 
+  // True when the plan places anything on a GPU (any phase).
+  bool uses_gpu() const { return plan_.first_off_cpu() != nullptr; }
+  // The executor for this model's steps: a fresh CPU executor for CPU plans; for GPU plans the
+  // one hybrid executor of the model, made on first use with `pool` (which its CPU parts then
+  // use) and its weights uploaded, reporting progress. Throws kt::Error without a GPU.
+  std::shared_ptr<StepExecutor> executor(cpu::ThreadPool& pool) const;
+  using Progress = std::function<void(size_t done, size_t total)>;
+  void set_load_progress(Progress p) { progress_ = std::move(p); }
+
  private:
   std::unique_ptr<models::Architecture> inner_;
   models::ModuleTree tree_;
   inject::Plan plan_;
+  mutable std::shared_ptr<StepExecutor> gpu_exec_;
+  Progress progress_;
 };
 
-// Throws kt::Error when the plan places anything off the CPU: the executor runs CPU graphs
-// only until the CUDA backend executes graphs (issue 6). Names the module, device and rule.
-void require_cpu_plan(const inject::Plan& plan);
+// Throws kt::Error when the plan places anything on a GPU that this build or machine lacks
+// (gpu_count devices present). Names the module, device and rule.
+void require_devices(const inject::Plan& plan, int gpu_count);
 
 }  // namespace kt::engine

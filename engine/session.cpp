@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "engine/placement.h"
 #include "tensor/error.h"
 
 namespace kt::engine {
@@ -11,13 +12,39 @@ namespace kt::engine {
 using tensor::DType;
 using tensor::Tensor;
 
+namespace {
+
+// The device of the node that writes each cache of a step graph (its attention's device).
+std::vector<tensor::Device> cache_devices(const models::StepGraph& s) {
+  std::vector<tensor::Device> out;
+  for (tensor::NodeId c : s.caches) {
+    tensor::Device d = tensor::Device::cpu();
+    for (const tensor::Node& n : s.graph.nodes())
+      if (n.op == tensor::Op::CacheAppend && n.inputs[0] == c) {
+        d = n.device;
+        break;
+      }
+    out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace
+
 Session::Session(const models::Architecture& arch, cpu::ThreadPool& pool, int64_t n_ctx)
-    : arch_(arch), pool_(pool), exec_(pool), n_ctx_(n_ctx) {
+    : arch_(arch), pool_(pool), n_ctx_(n_ctx) {
   if (n_ctx < 1) throw Error("context size must be positive, got " + std::to_string(n_ctx));
-  for (const models::CacheSpec& spec : arch.cache_specs()) {
-    tensor::Shape shape = spec.row_shape;
+  const auto* planned = dynamic_cast<const PlannedArchitecture*>(&arch);
+  const bool gpu = planned && planned->uses_gpu();
+  exec_ = planned ? planned->executor(pool) : make_cpu_executor(pool);
+  std::vector<tensor::Device> devices;
+  if (gpu) devices = cache_devices(arch.build_step(1, 0, n_ctx, 1));
+  const std::vector<models::CacheSpec> specs = arch.cache_specs();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    tensor::Shape shape = specs[i].row_shape;
     shape.push_back(n_ctx);
-    caches_.push_back(Tensor::zeros(DType::F32, shape));
+    const tensor::Device d = i < devices.size() ? devices[i] : tensor::Device::cpu();
+    caches_.push_back(exec_->make_cache(DType::F32, shape, d, "KV cache " + specs[i].name));
   }
 }
 
@@ -58,9 +85,10 @@ std::vector<float> Session::run(std::span<const int32_t> tokens, int64_t chunk_s
     std::map<tensor::NodeId, Tensor> inputs = {
         {step.tokens, ids}, {step.positions, pos}, {step.out_rows, out}};
     for (size_t c = 0; c < caches_.size(); ++c) inputs[step.caches[c]] = caches_[c];
-    std::vector<Tensor> values = exec_.run(step.graph, inputs);
+    const tensor::NodeId want[] = {step.logits};
+    std::vector<Tensor> values = exec_->run(step.graph, inputs, want);
     n_past_ += T;
-    const Tensor& l = values[size_t(step.logits)];
+    const Tensor& l = values[0];
     if (all_logits)
       logits.insert(logits.end(), l.data_as<float>(), l.data_as<float>() + n_out * n_vocab);
     else if (last_chunk)

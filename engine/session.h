@@ -7,8 +7,10 @@
 #include <span>
 #include <vector>
 
-#include "backends/cpu/graph_exec.h"
+#include <memory>
+
 #include "backends/cpu/thread_pool.h"
+#include "engine/step_executor.h"
 #include "models/architecture.h"
 #include "tensor/tensor.h"
 
@@ -16,7 +18,9 @@ namespace kt::engine {
 
 class Session {
  public:
-  // n_ctx: positions the cache holds (prompt plus generated tokens).
+  // n_ctx: positions the cache holds (prompt plus generated tokens). When arch is a Model's
+  // planned architecture whose plan uses a GPU, steps run on its hybrid executor and each
+  // layer's KV cache lives on the device of that layer's attention.
   Session(const models::Architecture& arch, cpu::ThreadPool& pool, int64_t n_ctx);
 
   // Appends tokens to the context, in chunks of at most chunk_size, and returns the logits
@@ -33,12 +37,14 @@ class Session {
   // Forgets every position from n on (a conversation rewound to a shared prefix).
   void truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
 
+  StepExecutor& executor() { return *exec_; }
+
  private:
   std::vector<float> run(std::span<const int32_t> tokens, int64_t chunk_size, bool all_logits);
 
   const models::Architecture& arch_;
   cpu::ThreadPool& pool_;
-  cpu::GraphExecutor exec_;
+  std::shared_ptr<StepExecutor> exec_;
   int64_t n_ctx_;
   int64_t n_past_ = 0;
   std::vector<tensor::Tensor> caches_;  // in the architecture's cache_specs() order

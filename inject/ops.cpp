@@ -60,7 +60,7 @@ const std::vector<OpEntry> kOps = {
      {"KLinearCPUInfer"}},
     {{"linear_dense", OpKind::Linear, true, true, tensor::OpVariant::Auto, "KLinearTorch"},
      {"KLinearTorch"}},
-    {{"linear_marlin", OpKind::Linear, false, true, tensor::OpVariant::Auto, "KLinearMarlin"},
+    {{"linear_marlin", OpKind::Linear, false, true, tensor::OpVariant::Marlin, "KLinearMarlin"},
      {"KLinearMarlin", "VLinearMarlin"}},
 };
 

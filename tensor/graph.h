@@ -62,6 +62,7 @@ enum class OpVariant : uint8_t {
   Auto,
   Reference,  // the plain per-expert / per-row path every optimised kernel is tested against
   Fused,      // the backend's fused kernel (MatMulExperts: one dispatch for all experts)
+  Marlin,     // MatMul on the GPU through the int4 Marlin GEMM (weights repacked at load)
 };
 
 struct Node {
@@ -72,6 +73,9 @@ struct Node {
   std::vector<NodeId> inputs;
   Device device;  // where it runs; set by the placement plan (defaults to CPU)
   OpVariant variant = OpVariant::Auto;  // set by the placement plan
+  // A GPU node whose weights live in CPU memory (the plan keeps them there for decode): they
+  // are copied over PCIe for each step instead of being kept on the device (prefill experts).
+  bool stream_weights = false;
   // Operation parameters (only the ones the op uses are meaningful).
   float eps = 0.0f;        // RMSNorm
   float scalar = 1.0f;     // Scale; Attention softmax scale
@@ -129,6 +133,10 @@ class Graph {
   // vector added to the scores for selection only) may be -1.
   NodeId moe_select(NodeId logits, NodeId bias, const MoeRouting& r, const std::string& name = "");
   NodeId moe_weights(NodeId logits, NodeId ids, const MoeRouting& r, const std::string& name = "");
+
+  // Appends a node as it is, unchecked: for backends that copy parts of a graph whose builders
+  // already checked every node (the CPU segments of a hybrid step).
+  NodeId append(Node n) { return push(std::move(n)); }
 
   const Node& node(NodeId id) const { return nodes_.at(size_t(id)); }
   Node& node(NodeId id) { return nodes_.at(size_t(id)); }

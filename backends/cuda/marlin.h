@@ -5,6 +5,7 @@
 // shared-memory pipeline. For GPU-placed Linear modules that a rule asks for (KLinearMarlin).
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "backends/cuda/launch.h"
 #include "tensor/tensor.h"
@@ -12,8 +13,8 @@
 namespace kt::cuda {
 
 struct MarlinWeight {
-  int64_t k = 0, n = 0;  // inputs, outputs (w is {K, N} in ggml order)
-  int group = 128;       // inputs per scale
+  int64_t k = 0, n = 0;           // inputs, outputs (w is {K, N} in ggml order)
+  int group = 128;                // inputs per scale
   std::shared_ptr<void> qweight;  // device: packed int4 tiles
   std::shared_ptr<void> scales;   // device: FP16 scales in the kernel's order
   size_t bytes() const;           // device memory held
@@ -35,5 +36,11 @@ size_t marlin_workspace_bytes(const MarlinWeight& w, int64_t T);
 // for a {K, T}, all device pointers, FP16.
 void marlin_gemm_f16(const MarlinWeight& w, const void* a, void* c, int64_t T, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream);
+// Workspace marlin_gemm_f16 needs (split-K partial sums; 0 when no launch splits K).
+size_t marlin_gemm_f16_workspace_bytes(const MarlinWeight& w, int64_t T);
+
+// The weight values the kernel multiplies by, read back from the device: N rows of K floats
+// (row n = output n, like the GGUF rows), each (q - 8) * scale. For tests and error reports.
+std::vector<float> marlin_dequantize(const MarlinWeight& w, cudaStream_t stream);
 
 }  // namespace kt::cuda

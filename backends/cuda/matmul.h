@@ -31,4 +31,38 @@ void launch_matmul_heads(const tensor::Node& n, const tensor::Tensor& w, const t
                          const tensor::Tensor& out, const LaunchContext& ctx);
 size_t matmul_heads_workspace_bytes(const tensor::Tensor& w, int64_t T);
 
+// ---- Additions by the matmul family (beyond the executor's interface above) ----
+
+// Which path a launch takes. Auto picks by the thresholds below; the tests force each path.
+enum class MatMulPath { Auto, Gemv, Gemm };
+
+// Largest T (MatMul, MatMulHeads) or k·T (MatMulExperts) that the GEMV kernels serve; above
+// it, dequantize-to-F16 + cuBLAS. The GEMV paths never synchronise or allocate (CUDA graph
+// capturable); so does the cuBLAS path of MatMul and MatMulHeads. MatMulExperts' cuBLAS path
+// downloads the ids and synchronises the stream (prefill only, never captured).
+constexpr int64_t kMatMulGemvMaxTokens = 8;
+constexpr int64_t kHeadsGemvMaxTokens = 8;
+constexpr int64_t kExpertsGemvMaxPairs = 32;
+
+// The same launches with the path forced (Auto = the functions above).
+void launch_matmul(const tensor::Node& n, const tensor::Tensor& w, const tensor::Tensor& x,
+                   const tensor::Tensor& out, const LaunchContext& ctx, MatMulPath path);
+size_t matmul_workspace_bytes(const tensor::Tensor& w, int64_t T, MatMulPath path);
+void launch_matmul_experts(const tensor::Node& n, const tensor::Tensor& w, const tensor::Tensor& x,
+                           const tensor::Tensor& ids, const tensor::Tensor& out,
+                           const LaunchContext& ctx, MatMulPath path);
+size_t matmul_experts_workspace_bytes(const tensor::Tensor& w, const tensor::Tensor& ids,
+                                      MatMulPath path);
+void launch_matmul_heads(const tensor::Node& n, const tensor::Tensor& w, const tensor::Tensor& x,
+                         const tensor::Tensor& out, const LaunchContext& ctx, MatMulPath path);
+size_t matmul_heads_workspace_bytes(const tensor::Tensor& w, int64_t T, MatMulPath path);
+
+// The MatMulExperts error flag of the current device: a device int32 that every launch sets
+// to 1 when an expert id is outside [0, E) (the rows of that (slot, token) are written as
+// zeros). Its address never changes, so a captured graph sets the same flag. The executor
+// checks it after a step: take_expert_error copies it to the host (synchronising `stream`),
+// resets it to 0 and returns whether it was set.
+int32_t* expert_error_flag();
+bool take_expert_error(cudaStream_t stream);
+
 }  // namespace kt::cuda

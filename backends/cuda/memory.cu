@@ -1,5 +1,6 @@
 #include "backends/cuda/memory.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "backends/cuda/device.h"
@@ -84,6 +85,27 @@ Tensor download(const Tensor& d, cudaStream_t stream) {
         "cudaMemcpyAsync (download)");
   check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (download)");
   return h;
+}
+
+double measure_device_bandwidth(int dev, size_t bytes) {
+  std::shared_ptr<void> a = device_alloc(bytes, dev, "bandwidth test");
+  std::shared_ptr<void> b = device_alloc(bytes, dev, "bandwidth test");
+  cudaEvent_t e0, e1;
+  check(cudaEventCreate(&e0), "cudaEventCreate");
+  check(cudaEventCreate(&e1), "cudaEventCreate");
+  float best = 1e30f;
+  for (int i = 0; i < 5; ++i) {
+    cudaEventRecord(e0);
+    cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e1);
+    check(cudaEventSynchronize(e1), "bandwidth test");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (i > 0) best = std::min(best, ms);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  return 2.0 * double(bytes) / (double(best) / 1e3);
 }
 
 }  // namespace kt::cuda

@@ -29,6 +29,10 @@ tensor::Tensor upload(const tensor::Tensor& host, int dev = 0, cudaStream_t stre
 // A contiguous host copy of a device tensor (synchronises `stream`).
 tensor::Tensor download(const tensor::Tensor& dev_tensor, cudaStream_t stream = nullptr);
 
+// Device memory bandwidth in bytes/s: a device-to-device copy of `bytes` (read + write
+// counted), best of a few runs. The bound of all-GPU decode.
+double measure_device_bandwidth(int dev = 0, size_t bytes = size_t(1) << 30);
+
 // Free and total bytes of the current device.
 void device_memory(size_t* free_bytes, size_t* total_bytes);
 

@@ -15,6 +15,7 @@
 #include "engine/model.h"
 #include "engine/session.h"
 #include "frontends/cli/gpu_count.h"
+#include "frontends/cli/progress.h"
 #include "models/quant_recipe.h"
 #include "tensor/error.h"
 
@@ -141,7 +142,54 @@ struct Run {
   Stat pp, tg;
   double read_bw;  // bytes/s
   Profile prof_pp, prof_tg;
+  nlohmann::json gpu_pp, gpu_tg;  // --profile on a GPU plan: the step breakdown per token
 };
+
+// Sums of the executor's step times over a phase (GPU plans, --profile).
+struct StepSum {
+  engine::StepTimes t;
+  int64_t tokens = 0;
+  int steps = 0;
+  void add(const engine::StepTimes& s, int64_t n) {
+    t.wall += s.wall;
+    t.cpu += s.cpu;
+    t.gpu_wait += s.gpu_wait;
+    t.transfers += s.transfers;
+    t.gpu_kernels += s.gpu_kernels;
+    for (const auto& [k, v] : s.by_op) t.by_op[k] += v;
+    tokens += n;
+    ++steps;
+  }
+  nlohmann::json to_json() const {
+    const double per = 1e3 / double(std::max<int64_t>(tokens, 1));
+    nlohmann::json ops = nlohmann::json::array();
+    std::vector<std::pair<std::string, double>> v(t.by_op.begin(), t.by_op.end());
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (const auto& [k, sec] : v) ops.push_back({{"op", k}, {"ms_per_token", sec * per}});
+    return {{"ms_per_token", t.wall * per},
+            {"cpu_segments_ms", t.cpu * per},
+            {"gpu_kernels_ms", t.gpu_kernels * per},
+            {"gpu_wait_for_cpu_ms", t.gpu_wait * per},
+            {"transfers_ms", t.transfers * per},
+            {"host_overhead_ms", std::max(0.0, t.wall - t.gpu_kernels - t.transfers -
+                                                   t.gpu_wait) * per},
+            {"gpu_ops", ops}};
+  }
+};
+
+void print_step_profile(const char* phase, const nlohmann::json& j) {
+  std::printf("\n--profile, %s: %.3f ms per token (GPU kernels %.3f, GPU waiting for the CPU "
+              "%.3f, activation transfers %.3f, host side %.3f; CPU segments ran %.3f)\n",
+              phase, j["ms_per_token"].get<double>(), j["gpu_kernels_ms"].get<double>(),
+              j["gpu_wait_for_cpu_ms"].get<double>(), j["transfers_ms"].get<double>(),
+              j["host_overhead_ms"].get<double>(), j["cpu_segments_ms"].get<double>());
+  size_t i = 0;
+  for (const auto& r : j["gpu_ops"]) {
+    if (i++ == 12) break;
+    std::printf("  %-40s %9.3f ms/token\n", r["op"].get<std::string>().c_str(),
+                r["ms_per_token"].get<double>());
+  }
+}
 
 void print_profile(const char* phase, int threads, const Profile& p) {
   std::printf("\nKT_PROFILE, %s, %d threads: %.2f ms per token\n", phase, threads,
@@ -161,12 +209,13 @@ void print_profile(const char* phase, int threads, const Profile& p) {
 // untimed run that pages the weights in and warms the caches).
 Run run_threads(const engine::Model& m, const BenchModelOptions& o, int threads) {
   cpu::ThreadPool pool(threads);
-  Run r{threads, {}, {}, 0, {}, {}};
+  Run r{threads, {}, {}, 0, {}, {}, {}, {}};
   const bool profile = cpu::op_profile_enabled();
   const size_t bw_bytes =
       o.bw_gib > 0 ? size_t(o.bw_gib * double(1ull << 30)) : cpu::bandwidth_buffer_bytes();
   r.read_bw = cpu::measure_read_bandwidth(pool, bw_bytes, 3);
   engine::Session s(*m.arch, pool, o.n_prompt + o.n_gen);
+  s.executor().set_cuda_graphs(o.cuda_graphs);
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> tok(0, int32_t(m.arch->hparams().n_vocab - 1));
   std::vector<int32_t> prompt(size_t(o.n_prompt));
@@ -194,6 +243,24 @@ Run run_threads(const engine::Model& m, const BenchModelOptions& o, int threads)
   }
   if (!pp.empty()) r.pp = stat_of(pp);
   if (!tg.empty()) r.tg = stat_of(tg);
+  if (o.profile && m.plan().first_off_cpu()) {  // one more pass, every kernel timed
+    s.executor().set_profile(true);
+    StepSum spp, stg;
+    for (int32_t& t : prompt) t = tok(rng);
+    s.reset();
+    if (o.n_prompt > 0) {
+      s.eval(prompt, o.n_prompt);
+      spp.add(s.executor().last_times(), o.n_prompt);
+    }
+    for (int i = 0; i < o.n_gen; ++i) {
+      const int32_t one = tok(rng);
+      s.eval(std::span<const int32_t>(&one, 1));
+      stg.add(s.executor().last_times(), 1);
+    }
+    s.executor().set_profile(false);
+    if (o.n_prompt > 0) r.gpu_pp = spp.to_json();
+    if (o.n_gen > 0) r.gpu_tg = stg.to_json();
+  }
   return r;
 }
 
@@ -213,6 +280,7 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
   lo.rule_path = o.rule_path;
   lo.gpu_count = cuda_gpu_count();
   const engine::Model m = engine::Model::load(o.model, lo);
+  if (!o.json) show_upload_progress(m);
   if (!o.json)
     for (const std::string& w : m.plan().warnings())
       std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -262,11 +330,33 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
     std::printf("| ------: | :----- | ----------------: | --------: | --------: | -------: |\n");
     std::fflush(stdout);
   }
+  // Where decode reads its weights: all in CPU memory, experts there and the rest on the GPU
+  // (hybrid), or all on the GPU. The bound adds the time of each part at its memory's speed.
+  bool gpu = m.plan().first_off_cpu() != nullptr, experts_on_cpu = true;
+  {
+    const models::StepGraph step = m.arch->build_step(1, 0, 2, 1);
+    for (const tensor::Node& n : step.graph.nodes())
+      if (n.op == tensor::Op::MatMulExperts && n.device.is_cuda()) experts_on_cpu = false;
+  }
+  double gpu_bw = 0;
+  if (gpu) gpu_bw = cuda_memory_bandwidth(0);
+  doc["placement"] = !gpu ? "cpu" : experts_on_cpu ? "hybrid" : "gpu";
+  if (gpu) doc["gpu_copy_gb_s"] = gpu_bw / 1e9;
+  auto bound_of = [&](double cpu_bw) {
+    if (!gpu || gpu_bw <= 0) return cpu_bw / double(db.total());
+    if (!experts_on_cpu) return gpu_bw / double(db.total());
+    return 1.0 / (double(db.experts) / cpu_bw + double(db.dense) / gpu_bw);
+  };
+  if (!o.json && gpu)
+    std::printf("placement: %s; GPU memory copy bandwidth %.0f GB/s\n\n",
+                experts_on_cpu ? "hybrid (routed experts on the CPU, the rest on cuda:0)"
+                               : "all on cuda:0",
+                gpu_bw / 1e9);
   nlohmann::json results = nlohmann::json::array();
   std::vector<Run> runs;
   for (int t : threads) {
     const Run& r = runs.emplace_back(run_threads(m, o, t));
-    const double bound = r.read_bw / double(db.total());
+    const double bound = bound_of(r.read_bw);
     nlohmann::json j = {{"threads", t}, {"read_gb_s", r.read_bw / 1e9}, {"bound_tok_s", bound}};
     if (o.n_prompt > 0) j["pp_tok_s"] = to_json(r.pp);
     if (o.n_gen > 0) {
@@ -277,6 +367,8 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
       if (o.n_prompt > 0) j["profile_pp"] = r.prof_pp.to_json();
       if (o.n_gen > 0) j["profile_tg"] = r.prof_tg.to_json();
     }
+    if (!r.gpu_pp.is_null()) j["step_profile_pp"] = r.gpu_pp;
+    if (!r.gpu_tg.is_null()) j["step_profile_tg"] = r.gpu_tg;
     results.push_back(j);
     if (o.json) continue;
     if (o.n_prompt > 0)
@@ -288,6 +380,11 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
     std::fflush(stdout);
   }
   doc["results"] = results;
+  if (!o.json)
+    for (const Run& r : runs) {
+      if (!r.gpu_pp.is_null()) print_step_profile("prefill", r.gpu_pp);
+      if (!r.gpu_tg.is_null()) print_step_profile("decode", r.gpu_tg);
+    }
   if (!o.json && cpu::op_profile_enabled()) {
     for (const Run& r : runs) {
       if (o.n_prompt > 0) print_profile("prefill", r.threads, r.prof_pp);
@@ -313,6 +410,11 @@ void add_bench_model_options(CLI::App* bench) {
   bench->add_option("--optimize_rule_path", o->rule_path,
                     "YAML placement rules or a shipped file's name (default: shipped rules)");
   bench->add_flag("--json", o->json, "Print JSON instead of a table");
+  bench->add_flag("--profile", o->profile,
+                  "GPU plans: after the timed runs, one pass that times every kernel and prints "
+                  "where a token's time goes (CPU experts, GPU kernels by op, transfers, waits)");
+  bench->add_flag("!--no-cuda-graphs", o->cuda_graphs,
+                  "Run decode steps eagerly instead of replaying a captured CUDA graph");
   bench->callback([bench, o] {
     if (!bench->get_subcommands().empty()) return;
     if (o->model.empty())

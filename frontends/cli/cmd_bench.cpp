@@ -1,6 +1,7 @@
 // `kt bench ...`: benchmarks. Figures are printed, never asserted.
 #include <memory>
 
+#include "frontends/cli/bench_cuda.h"
 #include "frontends/cli/bench_model.h"
 #include "frontends/cli/bench_ops.h"
 #include "frontends/cli/bench_tokenizer.h"
@@ -43,7 +44,14 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   ops->add_flag("--json", opt->json, "Print JSON instead of a table");
   ops->add_flag("--quick", opt->quick, "Tiny sizes, to check that everything runs");
-  ops->callback([opt] { run_bench_ops(*opt); });
+  auto cuda = std::make_shared<bool>(false);
+  ops->add_flag("--cuda", *cuda, "Marlin int4 vs cuBLAS FP16 GEMM on the GPU, real layer shapes");
+  ops->callback([opt, cuda] {
+    if (*cuda)
+      run_bench_cuda({opt->reps, opt->json, opt->quick});
+    else
+      run_bench_ops(*opt);
+  });
 
   add_bench_tokenizer_command(bench);
 }

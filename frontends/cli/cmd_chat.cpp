@@ -14,6 +14,7 @@
 #include "engine/model.h"
 #include "frontends/cli/commands.h"
 #include "frontends/cli/gpu_count.h"
+#include "frontends/cli/progress.h"
 #include "tensor/error.h"
 
 namespace kt::cli {
@@ -74,6 +75,7 @@ void run_chat(const ChatCli& c) {
   lo.rule_path = c.rule_path;
   lo.gpu_count = cuda_gpu_count();
   engine::Model model = engine::Model::load(weights, lo);
+  show_upload_progress(model);
   for (const std::string& w : model.plan().warnings())
     std::fprintf(stderr, "warning: %s\n", w.c_str());
   const models::HParams& hp = model.arch->hparams();

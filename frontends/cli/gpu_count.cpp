@@ -4,6 +4,7 @@
 
 #ifdef KT_HAVE_CUDA
 #include "backends/cuda/device.h"
+#include "backends/cuda/memory.h"
 #endif
 
 namespace kt::cli {
@@ -22,6 +23,15 @@ std::vector<uint64_t> cuda_gpu_memory() {
   for (const cuda::DeviceInfo& d : cuda::devices()) out.push_back(d.total_memory);
 #endif
   return out;
+}
+
+double cuda_memory_bandwidth(int dev) {
+#ifdef KT_HAVE_CUDA
+  return cuda::measure_device_bandwidth(dev);
+#else
+  (void)dev;
+  return 0;
+#endif
 }
 
 uint64_t host_memory_bytes() {

@@ -3,6 +3,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
+
+#include "engine/model.h"
+#include "engine/placement.h"
 
 namespace kt::cli {
 
@@ -37,6 +41,20 @@ void ProgressBar::update(size_t done) {
 void ProgressBar::finish() {
   update(total_);
   if (tty_) std::fprintf(stderr, "\n");
+}
+
+void show_upload_progress(const engine::Model& m) {
+  auto* planned = dynamic_cast<engine::PlannedArchitecture*>(m.arch.get());
+  if (!planned || !planned->uses_gpu()) return;
+  auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
+  planned->set_load_progress([bar](size_t done, size_t total) {
+    if (!*bar) *bar = std::make_unique<ProgressBar>("uploading weights to cuda:0", total);
+    (*bar)->update(done);
+    if (done >= total) {
+      (*bar)->finish();
+      bar->reset();
+    }
+  });
 }
 
 }  // namespace kt::cli

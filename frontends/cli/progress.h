@@ -5,7 +5,15 @@
 #include <cstddef>
 #include <string>
 
+namespace kt::engine {
+struct Model;
+}
+
 namespace kt::cli {
+
+// Draws a progress bar while a GPU plan's weights are uploaded (the first Session of m).
+void show_upload_progress(const engine::Model& m);
+
 
 class ProgressBar {
  public:

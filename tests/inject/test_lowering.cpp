@@ -1,6 +1,6 @@
 // Lowering and loading: the Plan reaches the step graphs, two CPU expert variants chosen by
-// rules give identical output, and plans off the CPU are refused at load until CUDA execution
-// (issue 6), while `kt plan` may still preview them.
+// rules give identical output, and plans that need a GPU are refused at load on machines without
+// one, while `kt plan` may still preview them.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +10,7 @@
 #include "backends/cpu/thread_pool.h"
 #include "engine/model.h"
 #include "engine/session.h"
+#include "engine/step_executor.h"
 #include "inject/lower.h"
 #include "inject/plan_summary.h"
 #include "models/synth.h"
@@ -123,16 +124,26 @@ TEST_F(RuleFileTest, DefaultRulesAreTheShippedCpuFormAndRunEverywhere) {
   }
 }
 
-TEST_F(RuleFileTest, GpuPlansAreRefusedAtLoadButPreviewed) {
+TEST_F(RuleFileTest, GpuPlansAreRefusedWithoutAGpuButPreviewed) {
   engine::LoadOptions o;
   o.rule_path = "DeepSeek-V3-Chat.yaml";
-  o.gpu_count = 1;  // a fake GPU: the rules validate
+  o.gpu_count = 0;
   try {
     engine::Model::load(fixture("deepseek3"), o);
-    FAIL() << "a CUDA plan loaded";
+    FAIL() << "a CUDA plan loaded without a GPU";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("issue 6"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("DeepSeek-V3-Chat.yaml"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("DeepSeek-V3-Chat.yaml"), std::string::npos) << e.what();
+  }
+  o.gpu_count = 1;  // a GPU the caller claims: the plan loads; running it needs the device
+  if (!engine::cuda_available()) {
+    const engine::Model m = engine::Model::load(fixture("deepseek3"), o);
+    cpu::ThreadPool pool(1);
+    try {
+      engine::Session s(*m.arch, pool, 8);
+      FAIL() << "a CUDA plan ran without a GPU";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+    }
   }
   o.preview_only = true;
   const engine::Model m = engine::Model::load(fixture("deepseek3"), o);
