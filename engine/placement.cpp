@@ -17,10 +17,10 @@ models::StepGraph PlannedArchitecture::build_step(int64_t n_tokens, int64_t pos,
   return s;
 }
 
-std::shared_ptr<StepExecutor> PlannedArchitecture::executor(cpu::ThreadPool& pool) const {
-  if (!uses_gpu()) return make_cpu_executor(pool);
+std::shared_ptr<StepExecutor> PlannedArchitecture::executor() const {
+  if (!uses_gpu()) return make_cpu_executor();
   if (!gpu_exec_) {
-    std::shared_ptr<StepExecutor> e = make_cuda_executor(pool, 0);
+    std::shared_ptr<StepExecutor> e = make_cuda_executor(0);
     // Upload the GPU weights of decode steps now (loading), not during the first answer;
     // prefill-only ones (if a plan has any) follow at the first prefill.
     e->prepare(build_step(1, 0, 2, 1).graph, progress_);

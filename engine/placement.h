@@ -31,9 +31,9 @@ class PlannedArchitecture : public models::Architecture {
   // True when the plan places anything on a GPU (any phase).
   bool uses_gpu() const { return plan_.first_off_cpu() != nullptr; }
   // The executor for this model's steps: a fresh CPU executor for CPU plans; for GPU plans the
-  // one hybrid executor of the model, made on first use with `pool` (which its CPU parts then
-  // use) and its weights uploaded, reporting progress. Throws kt::Error without a GPU.
-  std::shared_ptr<StepExecutor> executor(cpu::ThreadPool& pool) const;
+  // one hybrid executor of the model, made on first use with its weights uploaded, reporting
+  // progress. Throws kt::Error without a GPU.
+  std::shared_ptr<StepExecutor> executor() const;
   using Progress = std::function<void(size_t done, size_t total)>;
   void set_load_progress(Progress p) { progress_ = std::move(p); }
 

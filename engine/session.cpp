@@ -36,7 +36,7 @@ Session::Session(const models::Architecture& arch, cpu::ThreadPool& pool, int64_
   if (n_ctx < 1) throw Error("context size must be positive, got " + std::to_string(n_ctx));
   const auto* planned = dynamic_cast<const PlannedArchitecture*>(&arch);
   const bool gpu = planned && planned->uses_gpu();
-  exec_ = planned ? planned->executor(pool) : make_cpu_executor(pool);
+  exec_ = planned ? planned->executor() : make_cpu_executor();
   std::vector<tensor::Device> devices;
   if (gpu) devices = cache_devices(arch.build_step(1, 0, n_ctx, 1));
   const std::vector<models::CacheSpec> specs = arch.cache_specs();
@@ -86,7 +86,7 @@ std::vector<float> Session::run(std::span<const int32_t> tokens, int64_t chunk_s
         {step.tokens, ids}, {step.positions, pos}, {step.out_rows, out}};
     for (size_t c = 0; c < caches_.size(); ++c) inputs[step.caches[c]] = caches_[c];
     const tensor::NodeId want[] = {step.logits};
-    std::vector<Tensor> values = exec_->run(step.graph, inputs, want);
+    std::vector<Tensor> values = exec_->run(step.graph, inputs, want, pool_);
     n_past_ += T;
     const Tensor& l = values[0];
     if (all_logits)

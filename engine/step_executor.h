@@ -22,10 +22,12 @@ struct StepTimes {
 class StepExecutor {
  public:
   virtual ~StepExecutor() = default;
-  // Host copies of the `outputs` nodes' values.
+  // Host copies of the `outputs` nodes' values. CPU nodes run on `pool` (the caller's: an
+  // executor shared by Sessions binds to none of them).
   virtual std::vector<tensor::Tensor> run(const tensor::Graph& g,
                                           const std::map<tensor::NodeId, tensor::Tensor>& inputs,
-                                          std::span<const tensor::NodeId> outputs) = 0;
+                                          std::span<const tensor::NodeId> outputs,
+                                          cpu::ThreadPool& pool) = 0;
   // A zeroed KV-cache tensor on `device`, named `what` in an out-of-memory error.
   virtual tensor::Tensor make_cache(tensor::DType type, const tensor::Shape& shape,
                                     tensor::Device device, const std::string& what) = 0;
@@ -39,9 +41,9 @@ class StepExecutor {
   virtual size_t device_bytes() const { return 0; }  // weights + activations + workspace
 };
 
-std::unique_ptr<StepExecutor> make_cpu_executor(cpu::ThreadPool& pool);
+std::unique_ptr<StepExecutor> make_cpu_executor();
 // Throws kt::Error when kt was built without CUDA or no GPU is present.
-std::unique_ptr<StepExecutor> make_cuda_executor(cpu::ThreadPool& pool, int device);
+std::unique_ptr<StepExecutor> make_cuda_executor(int device);
 bool cuda_available();
 
 }  // namespace kt::engine

@@ -8,11 +8,11 @@ namespace {
 
 class CpuStepExecutor : public StepExecutor {
  public:
-  explicit CpuStepExecutor(cpu::ThreadPool& pool) : exec_(pool) {}
   std::vector<tensor::Tensor> run(const tensor::Graph& g,
                                   const std::map<tensor::NodeId, tensor::Tensor>& inputs,
-                                  std::span<const tensor::NodeId> outputs) override {
-    std::vector<tensor::Tensor> all = exec_.run(g, inputs);
+                                  std::span<const tensor::NodeId> outputs,
+                                  cpu::ThreadPool& pool) override {
+    std::vector<tensor::Tensor> all = cpu::GraphExecutor(pool).run(g, inputs);
     std::vector<tensor::Tensor> out;
     for (tensor::NodeId o : outputs) out.push_back(all[size_t(o)]);
     return out;
@@ -22,19 +22,16 @@ class CpuStepExecutor : public StepExecutor {
     if (!device.is_cpu()) throw Error(what + ": the CPU executor cannot hold it on " + device.str());
     return tensor::Tensor::zeros(type, shape);
   }
-
- private:
-  cpu::GraphExecutor exec_;
 };
 
 }  // namespace
 
-std::unique_ptr<StepExecutor> make_cpu_executor(cpu::ThreadPool& pool) {
-  return std::make_unique<CpuStepExecutor>(pool);
+std::unique_ptr<StepExecutor> make_cpu_executor() {
+  return std::make_unique<CpuStepExecutor>();
 }
 
 #ifndef KT_HAVE_CUDA
-std::unique_ptr<StepExecutor> make_cuda_executor(cpu::ThreadPool&, int) {
+std::unique_ptr<StepExecutor> make_cuda_executor(int) {
   throw Error("this kt was built without CUDA; use a CPU rule file (inject/rules/*-cpu.yaml)");
 }
 bool cuda_available() { return false; }

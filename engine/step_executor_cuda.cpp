@@ -12,11 +12,12 @@ namespace {
 
 class CudaStepExecutor : public StepExecutor {
  public:
-  CudaStepExecutor(cpu::ThreadPool& pool, int device) : exec_(pool, cuda::ExecOptions{device}) {}
+  explicit CudaStepExecutor(int device) : exec_(cuda::ExecOptions{device}) {}
   std::vector<tensor::Tensor> run(const tensor::Graph& g,
                                   const std::map<tensor::NodeId, tensor::Tensor>& inputs,
-                                  std::span<const tensor::NodeId> outputs) override {
-    return exec_.run(g, inputs, outputs);
+                                  std::span<const tensor::NodeId> outputs,
+                                  cpu::ThreadPool& pool) override {
+    return exec_.run(g, inputs, outputs, pool);
   }
   tensor::Tensor make_cache(tensor::DType type, const tensor::Shape& shape, tensor::Device device,
                             const std::string& what) override {
@@ -54,8 +55,8 @@ class CudaStepExecutor : public StepExecutor {
 
 }  // namespace
 
-std::unique_ptr<StepExecutor> make_cuda_executor(cpu::ThreadPool& pool, int device) {
-  return std::make_unique<CudaStepExecutor>(pool, device);
+std::unique_ptr<StepExecutor> make_cuda_executor(int device) {
+  return std::make_unique<CudaStepExecutor>(device);
 }
 
 bool cuda_available() { return cuda::device_count() > 0; }

@@ -84,8 +84,7 @@ WeightForm weight_form(const Node& consumer, size_t operand) {
   return WeightForm::F32;
 }
 
-HybridExecutor::HybridExecutor(cpu::ThreadPool& pool, ExecOptions opt)
-    : pool_(pool), opt_(opt), weights_(opt.device) {
+HybridExecutor::HybridExecutor(ExecOptions opt) : opt_(opt), weights_(opt.device) {
   if (device_count() <= opt.device)
     throw Error("no CUDA device cuda:" + std::to_string(opt.device) + " (" +
                 std::to_string(device_count()) + " found); use a CPU rule file");
@@ -158,8 +157,10 @@ Program& HybridExecutor::program_for(const Graph& g, const std::map<NodeId, Tens
 }
 
 std::vector<Tensor> HybridExecutor::run(const Graph& g, const std::map<NodeId, Tensor>& inputs,
-                                        std::span<const NodeId> outputs) {
+                                        std::span<const NodeId> outputs,
+                                        cpu::ThreadPool& pool) {
   const auto t0 = std::chrono::steady_clock::now();
+  pool_ = &pool;
   check(cudaSetDevice(opt_.device), "cudaSetDevice");
   Program& p = program_for(g, inputs, outputs);
   p.bind(g, inputs);

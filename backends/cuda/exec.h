@@ -47,18 +47,20 @@ class Program;
 
 class HybridExecutor {
  public:
-  HybridExecutor(cpu::ThreadPool& pool, ExecOptions opt = {});
+  explicit HybridExecutor(ExecOptions opt = {});
   ~HybridExecutor();
   HybridExecutor(const HybridExecutor&) = delete;
   HybridExecutor& operator=(const HybridExecutor&) = delete;
 
-  // inputs: a value for every Input node — host tensors for runtime data (tokens, positions),
+  // CPU nodes run on `pool`. inputs: a value for every Input node — host tensors for runtime
+  // data (tokens, positions),
   // and for caches tensors already on the device that reads them (make_cache). Returns host
   // copies of the `outputs` nodes' values, in that order. Throws kt::Error naming the node for
   // an unsupported op or type, and naming the weight and rule when device memory runs out.
   std::vector<tensor::Tensor> run(const tensor::Graph& g,
                                   const std::map<tensor::NodeId, tensor::Tensor>& inputs,
-                                  std::span<const tensor::NodeId> outputs);
+                                  std::span<const tensor::NodeId> outputs,
+                                  cpu::ThreadPool& pool);
 
   // Uploads every weight that GPU nodes of g read (loading), reporting bytes done of total.
   using Progress = std::function<void(size_t done, size_t total)>;
@@ -79,7 +81,7 @@ class HybridExecutor {
   void ensure_workspace(size_t bytes);
   void drop_graphs();
 
-  cpu::ThreadPool& pool_;
+  cpu::ThreadPool* pool_ = nullptr;  // the current run's
   ExecOptions opt_;
   WeightStore weights_;
   cudaStream_t main_ = nullptr, side_ = nullptr;

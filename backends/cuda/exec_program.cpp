@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
 #include "backends/cuda/device.h"
 #include "backends/cuda/exec_launch.h"
+#include "backends/cuda/matmul.h"
 #include "backends/cuda/memory.h"
 #include "tensor/error.h"
 
@@ -106,8 +109,7 @@ Program::Program(HybridExecutor& exec, const Graph& g, const std::map<NodeId, Te
     : signature(sig),
       exec_(exec),
       g_(&g),
-      outputs_(outputs.begin(), outputs.end()),
-      cpu_exec_(exec.pool_) {
+      outputs_(outputs.begin(), outputs.end()) {
   compile(inputs);
 }
 
@@ -277,6 +279,8 @@ void Program::compile(const std::map<NodeId, Tensor>& inputs) {
     }
   }
   workspace_need = ws;
+  for (size_t i = 0; i < N; ++i)
+    gpu_experts_ |= where_[i] == Where::Device && g.node(NodeId(i)).op == Op::MatMulExperts;
 
   std::vector<bool> joined(segments_.size(), false);
   for (size_t i = 0; i < N; ++i) {
@@ -424,6 +428,10 @@ void Program::bind(const Graph& g, const std::map<NodeId, Tensor>& inputs) {
 
 void Program::run_segment(Segment& s) {
   const auto t0 = std::chrono::steady_clock::now();
+  static const bool trace = std::getenv("KT_EXEC_TRACE") != nullptr;
+  if (trace)
+    std::fprintf(stderr, "kt exec: CPU segment at %%%d (%zu nodes) starts\n", s.first,
+                 s.nodes.size());
   try {
     std::map<NodeId, Tensor> in;
     for (NodeId e : s.ext) {
@@ -435,7 +443,7 @@ void Program::run_segment(Segment& s) {
         in[s.sub_id.at(e)] = hval_[size_t(e)];
       }
     }
-    s.values = cpu_exec_.run(s.sub, in);
+    s.values = cpu::GraphExecutor(*exec_.pool_).run(s.sub, in);
     for (NodeId o : s.to_device) {
       const Tensor& v = s.values[size_t(s.sub_id.at(o))];
       std::memcpy(hval_[size_t(o)].data(), v.data(), v.nbytes());
@@ -445,6 +453,9 @@ void Program::run_segment(Segment& s) {
     for (NodeId o : s.to_device) std::memset(hval_[size_t(o)].data(), 0, hval_[size_t(o)].nbytes());
   }
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (trace)
+    std::fprintf(stderr, "kt exec: CPU segment at %%%d done in %.3f ms%s%s\n", s.first,
+                 1e3 * s.seconds, s.error.empty() ? "" : ": ", s.error.c_str());
 }
 
 void Program::launch(NodeId id, bool profile) {
@@ -545,6 +556,8 @@ void Program::enqueue(bool profile) {
 }
 
 void Program::finish(StepProfile& prof, bool profile) {
+  if (gpu_experts_ && take_expert_error(exec_.main_))
+    throw Error("an MoE router chose an expert id outside the expert stack (rows left zero)");
   prof.cpu = 0;
   for (auto& s : segments_) {
     prof.cpu += s->seconds;

@@ -96,12 +96,12 @@ class Program {
   };
   std::vector<std::vector<StreamedCopy>> streamed_;  // per node
   std::shared_ptr<void> staging_;
-  cpu::GraphExecutor cpu_exec_;
   // Profile mode: an event pair per launched node / transfer.
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> node_events_;
   std::vector<tensor::NodeId> timed_nodes_;
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> copy_events_;
   size_t copy_events_used_ = 0;
+  bool gpu_experts_ = false;  // checks the experts' id error flag after each step
 };
 
 }  // namespace kt::cuda
