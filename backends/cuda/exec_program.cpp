@@ -279,6 +279,12 @@ void Program::compile(const std::map<NodeId, Tensor>& inputs) {
     }
   }
   workspace_need = ws;
+  {
+    std::vector<std::pair<const void*, size_t>> ranges;
+    for (const auto& copies : streamed_)
+      for (const StreamedCopy& c : copies) ranges.emplace_back(c.src, c.bytes);
+    if (!ranges.empty()) exec_.weights_.pin_host(std::move(ranges));
+  }
   for (size_t i = 0; i < N; ++i)
     gpu_experts_ |= where_[i] == Where::Device && g.node(NodeId(i)).op == Op::MatMulExperts;
 

@@ -1,5 +1,8 @@
 #include "backends/cuda/weight_store.h"
 
+#include <cstdint>
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "backends/cuda/device.h"
@@ -36,6 +39,44 @@ const Tensor& WeightStore::get(const Tensor& w, WeightForm form, const std::stri
   }
   bytes_ += dev.nbytes();
   return tensors_.emplace(key, std::move(dev)).first->second;
+}
+
+void WeightStore::pin_host(std::vector<std::pair<const void*, size_t>> ranges) {
+  // Page-aligned, sorted and merged across small gaps: the expert stacks of a GGUF file lie
+  // close together, and pages shared by neighbours must be registered once.
+  constexpr uintptr_t kPage = 4096, kGap = uintptr_t(64) << 20;
+  std::vector<std::pair<uintptr_t, uintptr_t>> r;
+  for (const auto& [p, n] : ranges) {
+    const uintptr_t b = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n + kPage - 1) & ~(kPage - 1);
+    r.emplace_back(b, e);
+  }
+  std::sort(r.begin(), r.end());
+  std::vector<std::pair<uintptr_t, uintptr_t>> merged;
+  for (const auto& x : r)
+    if (!merged.empty() && x.first <= merged.back().second + kGap)
+      merged.back().second = std::max(merged.back().second, x.second);
+    else
+      merged.push_back(x);
+  for (const auto& [b, e] : merged) {
+    bool covered = false;
+    for (const auto& [start, len] : pinned_) {
+      const uintptr_t s = reinterpret_cast<uintptr_t>(start);
+      covered |= b < s + len && s < e;  // overlaps a registered range: leave it pageable
+    }
+    if (covered) continue;
+    void* p = reinterpret_cast<void*>(b);
+    if (cudaHostRegister(p, e - b, cudaHostRegisterReadOnly) != cudaSuccess) {
+      cudaGetLastError();
+      continue;
+    }
+    pinned_[p] = e - b;
+    pinned_bytes_ += e - b;
+  }
+}
+
+WeightStore::~WeightStore() {
+  for (const auto& [p, len] : pinned_) cudaHostUnregister(const_cast<void*>(p));
 }
 
 const MarlinWeight& WeightStore::marlin(const Tensor& w, const std::string& name,

@@ -11,6 +11,8 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "backends/cuda/marlin.h"
 #include "tensor/tensor.h"
@@ -29,7 +31,14 @@ class WeightStore {
                             cudaStream_t stream);
   const MarlinWeight& marlin(const tensor::Tensor& w, const std::string& name, cudaStream_t stream);
 
+  // Page-locks host weights where they lie (a memory-mapped file), so that streaming them to
+  // the GPU runs at PCIe speed instead of through a bounce buffer. Best effort: a range the
+  // system refuses stays pageable (slower, still correct).
+  void pin_host(std::vector<std::pair<const void*, size_t>> ranges);
+  ~WeightStore();
+
   size_t bytes() const { return bytes_; }  // device memory held
+  size_t pinned_bytes() const { return pinned_bytes_; }
   size_t count() const { return tensors_.size() + marlins_.size(); }
 
  private:
@@ -38,6 +47,8 @@ class WeightStore {
   std::map<Key, tensor::Tensor> tensors_;
   std::map<Key, MarlinWeight> marlins_;
   size_t bytes_ = 0;
+  std::map<const void*, size_t> pinned_;  // page-aligned start -> length
+  size_t pinned_bytes_ = 0;
 };
 
 }  // namespace kt::cuda
