@@ -50,10 +50,10 @@ for shape in "${shapes[@]}"; do
   [ -f "$model" ] || ./build-dev/kt synth --shape "$shape" --type q4_k_m --vocab "$vocab" -o "$model" \
     > "$OUT/synth-$shape.log" 2>&1 || { tail -5 "$OUT/synth-$shape.log"; exit 1; }
   echo "synth $shape: ${SECONDS}s"
-  for placement in hybrid gpu; do
+  for placement in ${PLACEMENTS:-hybrid gpu}; do
     rules=()
     [ $placement = gpu ] && rules=(--optimize_rule_path /tmp/all-gpu.yaml)
-    ./build-dev/kt bench -m "$model" -p "$P" -n "$N" -t "$T" -r "$REPS" --profile "${rules[@]}" \
+    ./build-dev/kt bench -m "$model" -p "$P" -n "$N" -t "$T" -r "$REPS" ${PROFILE---profile} "${rules[@]}" \
       > "$OUT/bench-$shape-$placement.txt" 2> "$OUT/bench-$shape-$placement.err"
     grep -E '^\|' "$OUT/bench-$shape-$placement.txt"; grep -E 'profile|rror' "$OUT/bench-$shape-$placement.txt" "$OUT/bench-$shape-$placement.err" | head -5
     echo "bench $shape $placement: ${SECONDS}s"

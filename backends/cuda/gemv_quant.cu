@@ -75,6 +75,9 @@ void gemv(DType type, const GemvArgs& a, cudaStream_t s) {
 void dequant_f16(DType type, const uint8_t* w, size_t row_stride, size_t batch_stride,
                  int64_t rows_per_batch, int64_t rows, int64_t K, __half* out, cudaStream_t s) {
   if (rows == 0 || K == 0) return;
+  if (rows * K >= (int64_t(1) << 31))
+    throw Error("F16 dequantization of " + std::to_string(rows) + " rows of " + std::to_string(K) +
+                " elements at once is too large");
   if (!dequant_float(type, w, row_stride, batch_stride, rows_per_batch, rows, K, out, s) &&
       !dequant_legacy(type, w, row_stride, batch_stride, rows_per_batch, rows, K, out, s) &&
       !dequant_kquant(type, w, row_stride, batch_stride, rows_per_batch, rows, K, out, s))

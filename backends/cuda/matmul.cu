@@ -44,23 +44,24 @@ bool aligned(const void* p, size_t a) {
   return reinterpret_cast<uintptr_t>(p) % a == 0;
 }
 
-__global__ void rows_to_f16_kernel(const float4* x, int64_t k4, const int32_t* src, int64_t src_div,
-                                   int64_t total, __half2* out) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+// 32-bit index math (64-bit division costs more than the copy); callers stay below 2^31.
+__global__ void rows_to_f16_kernel(const float4* x, uint32_t k4, const int32_t* src,
+                                   uint32_t src_div, uint32_t total, __half2* out) {
+  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= total) return;
-  const int64_t r = i / k4, c = i % k4;
-  const int64_t sr = src != nullptr ? src[r] / src_div : r;
-  const float4 v = x[sr * k4 + c];
-  out[2 * i] = __floats2half2_rn(v.x, v.y);
-  out[2 * i + 1] = __floats2half2_rn(v.z, v.w);
+  const uint32_t r = i / k4, c = i % k4;
+  const uint32_t sr = src != nullptr ? uint32_t(src[r]) / src_div : r;
+  const float4 v = x[size_t(sr) * k4 + c];
+  out[2 * size_t(i)] = __floats2half2_rn(v.x, v.y);
+  out[2 * size_t(i) + 1] = __floats2half2_rn(v.z, v.w);
 }
 
-__global__ void scatter_rows_kernel(const float* y, const int32_t* order, int64_t count, int64_t n,
-                                    float* out) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+__global__ void scatter_rows_kernel(const float* y, const int32_t* order, uint32_t count,
+                                    uint32_t n, float* out) {
+  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count * n) return;
-  const int64_t r = i / n, c = i % n;
-  out[int64_t(order[r]) * n + c] = y[i];
+  const uint32_t r = i / n, c = i % n;
+  out[size_t(order[r]) * n + c] = y[i];
 }
 
 unsigned blocks_for(int64_t total, int threads) {
@@ -99,16 +100,19 @@ void rows_to_f16(const float* x, int64_t K, const int32_t* src, int64_t src_div,
                  __half* out, cudaStream_t stream) {
   const int64_t total = rows * (K / 4);
   if (total == 0) return;
-  rows_to_f16_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(reinterpret_cast<const float4*>(x),
-                                                                 K / 4, src, src_div, total,
-                                                                 reinterpret_cast<__half2*>(out));
+  if (total >= (int64_t(1) << 31)) throw Error("F16 conversion of too many activation rows");
+  rows_to_f16_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(
+      reinterpret_cast<const float4*>(x), uint32_t(K / 4), src, uint32_t(src_div), uint32_t(total),
+      reinterpret_cast<__half2*>(out));
   check(cudaGetLastError(), "F32-to-F16 kernel launch");
 }
 
 void scatter_rows(const float* y, const int32_t* order, int64_t count, int64_t n, float* out,
                   cudaStream_t stream) {
   if (count * n == 0) return;
-  scatter_rows_kernel<<<blocks_for(count * n, 256), 256, 0, stream>>>(y, order, count, n, out);
+  if (count * n >= (int64_t(1) << 31)) throw Error("scatter of too many rows");
+  scatter_rows_kernel<<<blocks_for(count * n, 256), 256, 0, stream>>>(y, order, uint32_t(count),
+                                                                      uint32_t(n), out);
   check(cudaGetLastError(), "scatter kernel launch");
 }
 
@@ -139,8 +143,10 @@ int64_t chunk_rows(int64_t N, int64_t K) {
                              std::max<int64_t>(N, 1));
 }
 
-bool use_gemv(MatMulPath path, int64_t T) {
-  return path == MatMulPath::Gemv || (path == MatMulPath::Auto && T <= kMatMulGemvMaxTokens);
+bool use_gemv(MatMulPath path, DType wt, int64_t T) {
+  const bool direct = wt == DType::F16 || wt == DType::F32;  // cuBLAS reads them in place
+  const int64_t limit = direct ? kMatMulGemvMaxTokensDirect : kMatMulGemvMaxTokens;
+  return path == MatMulPath::Gemv || (path == MatMulPath::Auto && T <= limit);
 }
 
 // The workspace layout of the cuBLAS path (Carver over nullptr measures it).
@@ -166,7 +172,7 @@ bool matmul_supported(tensor::DType wtype) {
 }
 
 size_t matmul_workspace_bytes(const Tensor& w, int64_t T, MatMulPath path) {
-  if (use_gemv(path, T)) return 0;
+  if (use_gemv(path, w.dtype(), T)) return 0;
   return carve_gemm(w.dtype(), w.ne(1), w.ne(0), T, nullptr).bytes;
 }
 
@@ -187,7 +193,7 @@ void launch_matmul(const Node& n, const Tensor& w, const Tensor& x, const Tensor
          "output " + out.str() + " is not {" + std::to_string(N) + ", " + std::to_string(T) + "}");
   if (N == 0 || T == 0) return;
   const auto* wp = static_cast<const uint8_t*>(w.data());
-  if (use_gemv(path, T)) {
+  if (use_gemv(path, w.dtype(), T)) {
     mm::GemvArgs a;
     a.w = wp;
     a.row_stride = w.nb(1);

@@ -40,9 +40,15 @@ enum class MatMulPath { Auto, Gemv, Gemm };
 // it, dequantize-to-F16 + cuBLAS. The GEMV paths never synchronise or allocate (CUDA graph
 // capturable); so does the cuBLAS path of MatMul and MatMulHeads. MatMulExperts' cuBLAS path
 // downloads the ids and synchronises the stream (prefill only, never captured).
+// Measured on an H100 (test_matmul_bench, 2048x10944): GEMV beats dequantize + cuBLAS up to
+// T ~ 12 (Q8_0) and ~ 22 (Q4_K); for F16 / F32 weights, which cuBLAS reads in place, only up
+// to T = 2. Expert GEMV reads one matrix per pair; the cuBLAS path dequantizes each used
+// expert and makes a host round trip: on {2048, 1408, 64} GEMV was still faster at 768 pairs
+// (Q4_K 0.95 vs 1.86 ms, Q8_0 1.03 vs 1.51, Q6_K 0.99 vs 1.11).
 constexpr int64_t kMatMulGemvMaxTokens = 8;
+constexpr int64_t kMatMulGemvMaxTokensDirect = 2;  // F16 and F32 weights
 constexpr int64_t kHeadsGemvMaxTokens = 8;
-constexpr int64_t kExpertsGemvMaxPairs = 32;
+constexpr int64_t kExpertsGemvMaxPairs = 512;
 
 // The same launches with the path forced (Auto = the functions above).
 void launch_matmul(const tensor::Node& n, const tensor::Tensor& w, const tensor::Tensor& x,

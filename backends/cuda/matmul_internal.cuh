@@ -46,6 +46,13 @@ __device__ __forceinline__ void ld_words2(const uint8_t* p, uint32_t (&w)[n]) {
   for (int i = 0; i < n; ++i)
     w[i] = uint32_t(ld16(p + 4 * i)) | (uint32_t(ld16(p + 4 * i + 2)) << 16);
 }
+// q - bias as a float for a small unsigned integer q (q < 2^23), without the int-to-float
+// conversion instruction (a quarter-rate unit that bounds a GEMV decoding every weight): the
+// bits 0x4B000000 | q are the float 2^23 + q, and the subtraction is exact.
+template <int bias>
+__device__ __forceinline__ float qf(uint32_t q) {
+  return __uint_as_float(0x4B000000u | q) - float((1 << 23) + bias);
+}
 __device__ __forceinline__ int byte_of(const uint32_t* w, int i) {
   return int((w[i >> 2] >> (8 * (i & 3))) & 0xFF);
 }
@@ -100,8 +107,8 @@ struct DecQ4_0 {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int b = byte_of(w, i);
-      v[i] = float((b & 0x0F) - 8) * d;
-      v[8 + i] = float((b >> 4) - 8) * d;
+      v[i] = qf<8>(b & 0x0F) * d;
+      v[8 + i] = qf<8>(b >> 4) * d;
     }
   }
 };
@@ -120,8 +127,8 @@ struct DecQ5_0 {
       const int b = byte_of(w, i), e = 8 * j + i;
       const int lo = (b & 0x0F) | int(((qh >> e) & 1) << 4);
       const int hi = (b >> 4) | int(((qh >> (e + 16)) & 1) << 4);
-      v[i] = float(lo - 16) * d;
-      v[8 + i] = float(hi - 16) * d;
+      v[i] = qf<16>(lo) * d;
+      v[8 + i] = qf<16>(hi) * d;
     }
   }
 };
@@ -135,7 +142,7 @@ struct DecQ8_0 {
     uint32_t w[4];
     ld_words2(blk + 2 + 16 * j, w);
 #pragma unroll
-    for (int i = 0; i < 16; ++i) v[i] = float(int8_t(byte_of(w, i))) * d;
+    for (int i = 0; i < 16; ++i) v[i] = qf<128>(byte_of(w, i) ^ 0x80) * d;  // int8 + 128
   }
 };
 
@@ -180,8 +187,8 @@ struct DecQ4_K {
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
       const int b = byte_of(w, i);
-      v[i] = da * float(b & 0x0F) - mina;
-      v[16 + i] = db * float(b >> 4) - minb;
+      v[i] = da * qf<0>(b & 0x0F) - mina;
+      v[16 + i] = db * qf<0>(b >> 4) - minb;
     }
   }
 };
@@ -207,8 +214,8 @@ struct DecQ5_K {
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
       const int b = byte_of(w, i), hb = byte_of(hw, i);
-      v[i] = da * float((b & 0x0F) + 16 * ((hb >> (2 * c)) & 1)) - mina;
-      v[16 + i] = db * float((b >> 4) + 16 * ((hb >> (2 * c + 1)) & 1)) - minb;
+      v[i] = da * qf<0>((b & 0x0F) | (((hb >> (2 * c)) & 1) << 4)) - mina;
+      v[16 + i] = db * qf<0>((b >> 4) | (((hb >> (2 * c + 1)) & 1) << 4)) - minb;
     }
   }
 };
@@ -237,10 +244,10 @@ struct DecQ6_K {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int a = byte_of(la, i), b = byte_of(lb, i), h = byte_of(hq, i);
-      v[i] = ds[0] * float(((a & 0x0F) | ((h & 3) << 4)) - 32);
-      v[8 + i] = ds[1] * float(((b & 0x0F) | (((h >> 2) & 3) << 4)) - 32);
-      v[16 + i] = ds[2] * float(((a >> 4) | (((h >> 4) & 3) << 4)) - 32);
-      v[24 + i] = ds[3] * float(((b >> 4) | (((h >> 6) & 3) << 4)) - 32);
+      v[i] = ds[0] * qf<32>((a & 0x0F) | ((h & 3) << 4));
+      v[8 + i] = ds[1] * qf<32>((b & 0x0F) | (((h >> 2) & 3) << 4));
+      v[16 + i] = ds[2] * qf<32>((a >> 4) | (((h >> 4) & 3) << 4));
+      v[24 + i] = ds[3] * qf<32>((b >> 4) | (((h >> 6) & 3) << 4));
     }
   }
 };
@@ -449,20 +456,22 @@ void launch_gemv(const GemvArgs& a0, cudaStream_t s) {
     }
 }
 
-// One thread per unit: decode, write F16.
+// One thread per unit: decode, write F16. Index math in 32 bits (64-bit division costs more
+// than the decoding); dequant_f16 keeps every index below 2^31.
 template <class D>
 __global__ void dequant_f16_kernel(const uint8_t* w, size_t row_stride, size_t batch_stride,
-                                   int64_t rows_per_batch, int64_t rows, int64_t K, __half* out) {
-  const int64_t units_per_row = K / D::kBlock * D::kUnits;
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+                                   uint32_t rows_per_batch, uint32_t rows, uint32_t K,
+                                   __half* out) {
+  const uint32_t units_per_row = K / D::kBlock * D::kUnits;
+  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= rows * units_per_row) return;
-  const int64_t r = i / units_per_row;
-  const int u = int(i % units_per_row), b = u / D::kUnits, j = u % D::kUnits;
+  const uint32_t r = i / units_per_row, u = i % units_per_row;
+  const int b = int(u / D::kUnits), j = int(u % D::kUnits);
   const uint8_t* row =
       w + size_t(r / rows_per_batch) * batch_stride + size_t(r % rows_per_batch) * row_stride;
   float v[D::kE];
   D::decode(row + size_t(b) * D::kBytes, j, v);
-  __half* o = out + r * K + int64_t(b) * D::kBlock;
+  __half* o = out + size_t(r) * K + size_t(b) * D::kBlock;
 #pragma unroll
   for (int g = 0; g < D::kE / 4; ++g) {
     const __half2 lo = __floats2half2_rn(v[4 * g], v[4 * g + 1]);
@@ -481,7 +490,7 @@ void launch_dequant_f16(const uint8_t* w, size_t row_stride, size_t batch_stride
   if (total == 0) return;
   const int threads = 256;
   dequant_f16_kernel<D><<<unsigned((total + threads - 1) / threads), threads, 0, s>>>(
-      w, row_stride, batch_stride, rows_per_batch, rows, K, out);
+      w, row_stride, batch_stride, uint32_t(rows_per_batch), uint32_t(rows), uint32_t(K), out);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ TEST(CudaMatMulBench, ExpertsDecode) {
     const auto wbytes = random_weights(type, K, N * E, 1);
     const Tensor w = to_device(type, {K, N, E}, wbytes.data());
     const size_t matrix_bytes = wbytes.size() / size_t(E);
-    for (int64_t T : {1, 2, 4, 8, 16, 32}) {
+    for (int64_t T : {1, 2, 4, 8, 16, 32, 64, 128}) {
       std::vector<int32_t> ids(size_t(k * T));
       for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7 + i / 6) % E);
       const Tensor d_ids = to_device(DType::I32, {k, T}, ids.data());
