@@ -283,7 +283,10 @@ void Program::compile(const std::map<NodeId, Tensor>& inputs) {
     std::vector<std::pair<const void*, size_t>> ranges;
     for (const auto& copies : streamed_)
       for (const StreamedCopy& c : copies) ranges.emplace_back(c.src, c.bytes);
-    if (!ranges.empty()) exec_.weights_.pin_host(std::move(ranges));
+    // Page-locking a memory-mapped file stalled the first prefill for minutes on the GPU
+    // machine (8.5 GB of file pages); it stays opt-in until that is understood.
+    static const bool pin = std::getenv("KT_PIN_STREAMED") != nullptr;
+    if (pin && !ranges.empty()) exec_.weights_.pin_host(std::move(ranges));
   }
   for (size_t i = 0; i < N; ++i)
     gpu_experts_ |= where_[i] == Where::Device && g.node(NodeId(i)).op == Op::MatMulExperts;
