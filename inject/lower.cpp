@@ -39,6 +39,15 @@ void lower(const Plan& plan, const models::ModuleTree& tree, tensor::Graph& g, P
           n.device = g.node(in).device;
           break;
         }
+      // A weightless binary op joining a CPU value with a GPU one (the routed experts' sum
+      // plus the shared expert's) runs on the GPU: the CPU result crosses once, instead of the
+      // GPU result crossing to the CPU and the sum crossing back.
+      if (n.device.is_cpu() && (n.op == tensor::Op::Add || n.op == tensor::Op::Mul))
+        for (tensor::NodeId in : n.inputs)
+          if (g.node(in).device.is_cuda() && g.node(in).op != tensor::Op::Input) {
+            n.device = g.node(in).device;
+            break;
+          }
     }
   }
 }
