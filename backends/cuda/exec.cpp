@@ -219,6 +219,7 @@ void HybridExecutor::upload_weights(const Graph& g, const Progress& progress) {
       if (n.stream_weights && weight_form(n, j) == WeightForm::Raw) continue;  // stays in RAM
       const bool marlin = n.op == Op::MatMul && j == 0 &&
                           n.variant == tensor::OpVariant::Marlin &&
+                          tensor::type_traits(w.weight.dtype()).is_quantized &&
                           marlin_supported(w.weight.ne(0), w.weight.ne(1), 128);
       items.push_back({&w, marlin ? WeightForm::Marlin : weight_form(n, j)});
       total += w.weight.nbytes();

@@ -91,10 +91,12 @@ class OffsetAllocator {
 
 // A MatMul a rule gave to Marlin, with a weight whose shape its tiles take (others keep the
 // GGUF-block kernels).
+// Float weights (MoE routers, DeepSeek's kv_b) keep their precision: 4 bits would move the
+// router's choices.
 bool uses_marlin(const Graph& g, const Node& n) {
   if (n.op != Op::MatMul || n.variant != tensor::OpVariant::Marlin) return false;
   const Tensor& w = g.node(n.inputs[0]).weight;
-  return marlin_supported(w.ne(0), w.ne(1), 128);
+  return tensor::type_traits(w.dtype()).is_quantized && marlin_supported(w.ne(0), w.ne(1), 128);
 }
 
 void host_function(void* user) {

@@ -204,6 +204,10 @@ TEST_P(CudaFixture, GraphDecodeGivesEagerTokens) {
   EXPECT_EQ(greedy(m, ref, true), greedy(m, ref, false));
 }
 
+// A Marlin rule on every Linear runs and stays within a 4-bit tolerance. Marlin takes only
+// quantized weights whose shapes fit its tiles (K a multiple of 128, N of 64): the fixtures'
+// F32 weights keep the GGUF kernels, so this checks the rule's path through loading and
+// lowering; test_cuda_marlin tests the kernel itself.
 TEST_P(CudaFixture, MarlinLinearsWithinInt4Tolerance) {
   const Reference ref = load_reference(dir());
   const Model m = load(dir(), "marlin");
