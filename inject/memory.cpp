@@ -1,5 +1,6 @@
 #include "inject/memory.h"
 
+#include <algorithm>
 #include <regex>
 
 namespace kt::inject {
@@ -38,6 +39,17 @@ std::vector<DeviceBytes> memory_by_device(const Plan& plan, const models::Module
   std::vector<DeviceBytes> out;
   for (auto& [k, b] : by) out.push_back(b);
   return out;
+}
+
+uint64_t gpu_step_buffers(const models::HParams& hp, int64_t chunk, uint64_t largest_streamed) {
+  constexpr uint64_t kMiB = 1ull << 20;
+  const uint64_t T = uint64_t(std::max<int64_t>(chunk, 1));
+  const uint64_t E = uint64_t(std::max<int64_t>(hp.n_embd, 1));
+  const uint64_t rows = 32 + 3 * 8;  // hidden-width rows live at once, plus k <= 8 expert rows x3
+  const uint64_t arena = 4 * T * E * rows + 4 * uint64_t(std::max<int64_t>(hp.n_vocab, 1));
+  const uint64_t workspace = 64 * kMiB + 96 * kMiB;  // dequant chunk + attention partials
+  const uint64_t cublas = 32 * kMiB, decode = 16 * kMiB;
+  return arena + workspace + cublas + decode + 3 * largest_streamed;
 }
 
 }  // namespace kt::inject

@@ -16,7 +16,16 @@ struct DeviceBytes {
   tensor::Device device;
   uint64_t weights = 0;
   uint64_t kv_cache = 0;
+  uint64_t buffers = 0;  // GPU step buffers (gpu_step_buffers), 0 for the CPU
 };
+
+// What the hybrid executor holds on a GPU besides weights and KV cache, for prefill chunks of
+// `chunk` tokens: the activation arena of a prefill step (a few dozen live rows of the hidden
+// width per token, the expert rows of its MoE layers, one row of logits), the kernel workspace
+// (weights dequantized for cuBLAS in chunks of up to 64 MiB, split-K attention partials), the
+// cuBLAS workspace, the staging buffer of streamed expert weights, and the decode step's arena
+// and CUDA graph (small). An estimate from the shapes, rounded up.
+uint64_t gpu_step_buffers(const models::HParams& hp, int64_t chunk, uint64_t largest_streamed);
 
 // tensor_bytes: GGUF tensor name -> bytes in the file. Weights land on their module's
 // generate_device (where KTransformers loads them too); a layer's KV cache (CacheSpec

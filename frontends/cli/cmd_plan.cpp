@@ -1,6 +1,7 @@
 // `kt plan`: what the placement rules make of a model, before anything runs: each module's
 // operator and devices (folded over layer ranges), the rules' warnings, and the weight and
 // KV-cache bytes each device will hold, against what the machine has.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -48,8 +49,18 @@ void run_plan(const PlanCli& c) {
   std::map<std::string, uint64_t> bytes;
   for (const auto& f : m.splits)
     for (const auto& t : f->tensors()) bytes[std::string(t.name)] += t.nbytes;
-  const auto mem =
+  auto mem =
       inject::memory_by_device(plan, m.module_tree(), bytes, m.arch->cache_specs(), c.n_ctx);
+  // Weights kept in RAM but computed on a GPU for prefill are streamed through a staging
+  // buffer sized for the largest of them.
+  uint64_t streamed = 0;
+  for (const auto& [name, b] : bytes) {
+    const inject::Placement& p = plan.owner(m.module_tree().module_of(name));
+    if (p.generate_device.is_cpu() && p.prefill_device.is_cuda()) streamed = std::max(streamed, b);
+  }
+  for (inject::DeviceBytes& d : mem)
+    if (d.device.is_cuda())
+      d.buffers = inject::gpu_step_buffers(m.arch->hparams(), 512, streamed);
   const std::vector<uint64_t> vram = cuda_gpu_memory();
   auto capacity = [&](const tensor::Device& d) -> uint64_t {
     if (d.is_cpu()) return host_memory_bytes();
@@ -87,7 +98,8 @@ void run_plan(const PlanCli& c) {
       nlohmann::json j = {{"device", d.device.str()},
                           {"weight_bytes", d.weights},
                           {"kv_cache_bytes", d.kv_cache},
-                          {"total_bytes", d.weights + d.kv_cache}};
+                          {"buffer_bytes", d.buffers},
+                          {"total_bytes", d.weights + d.kv_cache + d.buffers}};
       if (const uint64_t cap = capacity(d.device)) j["capacity_bytes"] = cap;
       devs.push_back(j);
     }
@@ -112,16 +124,19 @@ void run_plan(const PlanCli& c) {
                 phase_str(p.generate_op, p.generate_device).c_str(),
                 p.rule.empty() ? "(default device)" : p.rule.c_str(), extra.c_str());
   }
-  std::printf("\n%-8s %12s %14s %12s %12s\n", "device", "weights", "KV cache", "total", "capacity");
+  std::printf("\n%-8s %12s %14s %12s %12s %12s\n", "device", "weights", "KV cache", "buffers",
+              "total", "capacity");
   for (const inject::DeviceBytes& d : mem) {
-    const uint64_t total = d.weights + d.kv_cache, cap = capacity(d.device);
-    std::printf("%-8s %12s %14s %12s %12s%s\n", d.device.str().c_str(), gib(d.weights).c_str(),
-                gib(d.kv_cache).c_str(), gib(total).c_str(), cap ? gib(cap).c_str() : "?",
+    const uint64_t total = d.weights + d.kv_cache + d.buffers, cap = capacity(d.device);
+    std::printf("%-8s %12s %14s %12s %12s %12s%s\n", d.device.str().c_str(),
+                gib(d.weights).c_str(), gib(d.kv_cache).c_str(), gib(d.buffers).c_str(),
+                gib(total).c_str(), cap ? gib(cap).c_str() : "?",
                 cap && total > cap ? "  DOES NOT FIT" : "");
   }
   std::printf(
-      "(KV cache at a context of %lld tokens; CPU weights are memory-mapped from the "
-      "file)\n",
+      "(KV cache at a context of %lld tokens; GPU buffers: prefill chunks of 512 tokens, kernel "
+      "and cuBLAS workspaces, streamed-weight staging, decode arena and CUDA graph; CPU weights "
+      "are memory-mapped from the file)\n",
       (long long)c.n_ctx);
 }
 
