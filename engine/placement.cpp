@@ -37,8 +37,7 @@ void require_devices(const inject::Plan& plan, int gpu_count) {
                           : p->out_device               ? p->out_device->str()
                                                         : "cuda";
   throw Error(plan.source() + (p->rule.empty() ? "" : " (rule at " + p->rule + ")") + ": places " +
-              (p->path.empty() ? "the model" : p->path) + " on " + dev +
-              ", but " +
+              (p->path.empty() ? "the model" : p->path) + " on " + dev + ", but " +
               (cuda_available() ? std::string("no GPU is to be used")
                                 : std::string("this kt has no CUDA GPU to run on")) +
               "; use a CPU rule file (e.g. inject/rules/*-cpu.yaml) or `kt plan` to preview GPU "

@@ -19,7 +19,8 @@ class CpuStepExecutor : public StepExecutor {
   }
   tensor::Tensor make_cache(tensor::DType type, const tensor::Shape& shape, tensor::Device device,
                             const std::string& what) override {
-    if (!device.is_cpu()) throw Error(what + ": the CPU executor cannot hold it on " + device.str());
+    if (!device.is_cpu())
+      throw Error(what + ": the CPU executor cannot hold it on " + device.str());
     return tensor::Tensor::zeros(type, shape);
   }
 };
@@ -34,7 +35,9 @@ std::unique_ptr<StepExecutor> make_cpu_executor() {
 std::unique_ptr<StepExecutor> make_cuda_executor(int) {
   throw Error("this kt was built without CUDA; use a CPU rule file (inject/rules/*-cpu.yaml)");
 }
-bool cuda_available() { return false; }
+bool cuda_available() {
+  return false;
+}
 #endif
 
 }  // namespace kt::engine

@@ -59,7 +59,9 @@ std::unique_ptr<StepExecutor> make_cuda_executor(int device) {
   return std::make_unique<CudaStepExecutor>(device);
 }
 
-bool cuda_available() { return cuda::device_count() > 0; }
+bool cuda_available() {
+  return cuda::device_count() > 0;
+}
 
 }  // namespace kt::engine
 #endif

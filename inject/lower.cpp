@@ -28,8 +28,8 @@ void lower(const Plan& plan, const models::ModuleTree& tree, tensor::Graph& g, P
     if (p) {
       n.device = p->device(phase);
       // Weights whose decode home is the CPU stay there; a GPU prefill streams them.
-      n.stream_weights = n.op != tensor::Op::Weight && n.device.is_cuda() &&
-                         p->device(Phase::Generate).is_cpu();
+      n.stream_weights =
+          n.op != tensor::Op::Weight && n.device.is_cuda() && p->device(Phase::Generate).is_cpu();
       if ((n.op == tensor::Op::MatMulExperts || n.op == tensor::Op::MatMul) &&
           !p->op(phase).empty())
         if (auto info = resolve_op(p->op(phase))) n.variant = info->node_variant;

@@ -161,8 +161,7 @@ Program& HybridExecutor::program_for(const Graph& g, const std::map<NodeId, Tens
 }
 
 std::vector<Tensor> HybridExecutor::run(const Graph& g, const std::map<NodeId, Tensor>& inputs,
-                                        std::span<const NodeId> outputs,
-                                        cpu::ThreadPool& pool) {
+                                        std::span<const NodeId> outputs, cpu::ThreadPool& pool) {
   const auto t0 = std::chrono::steady_clock::now();
   pool_ = &pool;
   check(cudaSetDevice(opt_.device), "cudaSetDevice");
@@ -217,8 +216,7 @@ void HybridExecutor::upload_weights(const Graph& g, const Progress& progress) {
       const Node& w = g.node(n.inputs[j]);
       if (w.op != Op::Weight) continue;
       if (n.stream_weights && weight_form(n, j) == WeightForm::Raw) continue;  // stays in RAM
-      const bool marlin = n.op == Op::MatMul && j == 0 &&
-                          n.variant == tensor::OpVariant::Marlin &&
+      const bool marlin = n.op == Op::MatMul && j == 0 && n.variant == tensor::OpVariant::Marlin &&
                           tensor::type_traits(w.weight.dtype()).is_quantized &&
                           marlin_supported(w.weight.ne(0), w.weight.ne(1), 128);
       items.push_back({&w, marlin ? WeightForm::Marlin : weight_form(n, j)});

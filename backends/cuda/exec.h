@@ -59,8 +59,7 @@ class HybridExecutor {
   // an unsupported op or type, and naming the weight and rule when device memory runs out.
   std::vector<tensor::Tensor> run(const tensor::Graph& g,
                                   const std::map<tensor::NodeId, tensor::Tensor>& inputs,
-                                  std::span<const tensor::NodeId> outputs,
-                                  cpu::ThreadPool& pool);
+                                  std::span<const tensor::NodeId> outputs, cpu::ThreadPool& pool);
 
   // Uploads every weight that GPU nodes of g read (loading), reporting bytes done of total.
   using Progress = std::function<void(size_t done, size_t total)>;
@@ -68,7 +67,7 @@ class HybridExecutor {
 
   const StepProfile& last_profile() const { return profile_; }
   const WeightStore& weights() const { return weights_; }
-  size_t arena_bytes() const;      // device activations of the compiled programs
+  size_t arena_bytes() const;  // device activations of the compiled programs
   size_t workspace_bytes() const { return workspace_bytes_; }
   void set_options(const ExecOptions& opt);
   const ExecOptions& options() const { return opt_; }
@@ -89,8 +88,8 @@ class HybridExecutor {
   std::shared_ptr<void> cublas_ws_;
   std::shared_ptr<void> workspace_;
   size_t workspace_bytes_ = 0;
-  std::shared_ptr<void> d_pos_;   // int32 on the device
-  int32_t* h_pos_ = nullptr;      // pinned
+  std::shared_ptr<void> d_pos_;  // int32 on the device
+  int32_t* h_pos_ = nullptr;     // pinned
   std::map<uint64_t, std::unique_ptr<Program>> programs_;
   StepProfile profile_;
 };

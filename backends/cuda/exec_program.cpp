@@ -108,10 +108,7 @@ void host_function(void* user) {
 
 Program::Program(HybridExecutor& exec, const Graph& g, const std::map<NodeId, Tensor>& inputs,
                  std::span<const NodeId> outputs, uint64_t sig)
-    : signature(sig),
-      exec_(exec),
-      g_(&g),
-      outputs_(outputs.begin(), outputs.end()) {
+    : signature(sig), exec_(exec), g_(&g), outputs_(outputs.begin(), outputs.end()) {
   compile(inputs);
 }
 
@@ -238,10 +235,12 @@ void Program::compile(const std::map<NodeId, Tensor>& inputs) {
     if (where_[i] != Where::Device || !n.stream_weights) continue;
     size_t bytes = 0;
     for (NodeId in : n.inputs)
-      if (g.node(in).op == Op::Weight) bytes += (g.node(in).weight.nbytes() + kAlign - 1) / kAlign * kAlign;
+      if (g.node(in).op == Op::Weight)
+        bytes += (g.node(in).weight.nbytes() + kAlign - 1) / kAlign * kAlign;
     staging_bytes = std::max(staging_bytes, bytes);
   }
-  if (staging_bytes) staging_ = device_alloc(staging_bytes, dev, "streamed weights of a prefill step");
+  if (staging_bytes)
+    staging_ = device_alloc(staging_bytes, dev, "streamed weights of a prefill step");
   for (size_t i = 0; i < N; ++i) {
     const NodeId id = NodeId(i);
     const Node& n = g.node(id);
@@ -255,10 +254,9 @@ void Program::compile(const std::map<NodeId, Tensor>& inputs) {
         const Tensor& w = src.weight;
         if (!w.is_contiguous()) fail(n, id, "a streamed weight must be contiguous");
         streamed_[i].push_back({w.data(), w.nbytes()});
-        ops.push_back(Tensor::wrap(w.dtype(),
-                                   tensor::Shape(w.shape().begin(), w.shape().begin() + w.n_dims()),
-                                   static_cast<char*>(staging_.get()) + off,
-                                   tensor::Device::cuda(dev), staging_));
+        ops.push_back(Tensor::wrap(
+            w.dtype(), tensor::Shape(w.shape().begin(), w.shape().begin() + w.n_dims()),
+            static_cast<char*>(staging_.get()) + off, tensor::Device::cuda(dev), staging_));
       } else if (src.op == Op::Weight) {
         if (j == 0 && uses_marlin(g, n)) {
           ops.push_back(src.weight);  // not read: the Marlin form is fetched at launch
@@ -347,7 +345,8 @@ void Program::plan_arena() {
   std::vector<NodeId> last(N, -1);
   for (size_t i = 0; i < N; ++i)
     for (NodeId in : g.node(NodeId(i)).inputs)
-      if (root[size_t(in)] >= 0) last[size_t(root[size_t(in)])] = std::max(last[size_t(root[size_t(in)])], NodeId(i));
+      if (root[size_t(in)] >= 0)
+        last[size_t(root[size_t(in)])] = std::max(last[size_t(root[size_t(in)])], NodeId(i));
   for (auto& s : segments_)
     for (NodeId e : s->ext)
       if (root[size_t(e)] >= 0)
@@ -375,8 +374,8 @@ void Program::plan_arena() {
   for (size_t i = 0; i < N; ++i) {
     const Node& n = g.node(NodeId(i));
     if (arena_off_[i] >= 0) {
-      dval_[i] = Tensor::wrap(n.dtype, n.shape, static_cast<char*>(arena_.get()) + arena_off_[i],
-                              d, arena_);
+      dval_[i] = Tensor::wrap(n.dtype, n.shape, static_cast<char*>(arena_.get()) + arena_off_[i], d,
+                              arena_);
     } else if (where_[i] == Where::Device && (n.op == Op::Reshape || n.op == Op::Copy)) {
       const Tensor& base = dval_[size_t(n.inputs[0])];
       if (base.data() == nullptr) fail(n, NodeId(i), "its operand has no device value");
@@ -614,10 +613,10 @@ std::vector<Tensor> Program::outputs() const {
     const Node& n = g_->node(o);
     Tensor t = Tensor::zeros(n.dtype, n.shape);
     const int seg = segment_of_[size_t(o)];
-    const Tensor& src = out_host_[i].data()
-                            ? out_host_[i]
-                            : segments_[size_t(seg)]->values[size_t(
-                                  segments_[size_t(seg)]->sub_id.at(o))];
+    const Tensor& src =
+        out_host_[i].data()
+            ? out_host_[i]
+            : segments_[size_t(seg)]->values[size_t(segments_[size_t(seg)]->sub_id.at(o))];
     std::memcpy(t.data(), src.data(), t.nbytes());
     out.push_back(t);
   }

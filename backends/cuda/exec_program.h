@@ -77,9 +77,9 @@ class Program {
   HybridExecutor& exec_;
   const tensor::Graph* g_ = nullptr;
   std::vector<Where> where_;
-  std::vector<tensor::Tensor> dval_;  // device value (arena slice, cache, view)
-  std::vector<tensor::Tensor> hval_;  // pinned host buffer (host inputs, staging)
-  std::vector<int64_t> arena_off_;    // -1 when the node owns no arena slice
+  std::vector<tensor::Tensor> dval_;                   // device value (arena slice, cache, view)
+  std::vector<tensor::Tensor> hval_;                   // pinned host buffer (host inputs, staging)
+  std::vector<int64_t> arena_off_;                     // -1 when the node owns no arena slice
   std::vector<std::vector<tensor::Tensor>> operands_;  // per GPU node, resolved at compile
   std::shared_ptr<void> arena_;
   std::vector<std::unique_ptr<Segment>> segments_;

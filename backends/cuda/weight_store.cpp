@@ -1,7 +1,7 @@
 #include "backends/cuda/weight_store.h"
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 

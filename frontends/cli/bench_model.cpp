@@ -171,18 +171,19 @@ struct StepSum {
             {"gpu_kernels_ms", t.gpu_kernels * per},
             {"gpu_wait_for_cpu_ms", t.gpu_wait * per},
             {"transfers_ms", t.transfers * per},
-            {"host_overhead_ms", std::max(0.0, t.wall - t.gpu_kernels - t.transfers -
-                                                   t.gpu_wait) * per},
+            {"host_overhead_ms",
+             std::max(0.0, t.wall - t.gpu_kernels - t.transfers - t.gpu_wait) * per},
             {"gpu_ops", ops}};
   }
 };
 
 void print_step_profile(const char* phase, const nlohmann::json& j) {
-  std::printf("\n--profile, %s: %.3f ms per token (GPU kernels %.3f, GPU waiting for the CPU "
-              "%.3f, activation transfers %.3f, host side %.3f; CPU segments ran %.3f)\n",
-              phase, j["ms_per_token"].get<double>(), j["gpu_kernels_ms"].get<double>(),
-              j["gpu_wait_for_cpu_ms"].get<double>(), j["transfers_ms"].get<double>(),
-              j["host_overhead_ms"].get<double>(), j["cpu_segments_ms"].get<double>());
+  std::printf(
+      "\n--profile, %s: %.3f ms per token (GPU kernels %.3f, GPU waiting for the CPU "
+      "%.3f, activation transfers %.3f, host side %.3f; CPU segments ran %.3f)\n",
+      phase, j["ms_per_token"].get<double>(), j["gpu_kernels_ms"].get<double>(),
+      j["gpu_wait_for_cpu_ms"].get<double>(), j["transfers_ms"].get<double>(),
+      j["host_overhead_ms"].get<double>(), j["cpu_segments_ms"].get<double>());
   size_t i = 0;
   for (const auto& r : j["gpu_ops"]) {
     if (i++ == 12) break;
@@ -348,10 +349,10 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
     return 1.0 / (double(db.experts) / cpu_bw + double(db.dense) / gpu_bw);
   };
   if (!o.json && gpu)
-    std::printf("placement: %s; GPU memory copy bandwidth %.0f GB/s\n\n",
-                experts_on_cpu ? "hybrid (routed experts on the CPU, the rest on cuda:0)"
-                               : "all on cuda:0",
-                gpu_bw / 1e9);
+    std::printf(
+        "placement: %s; GPU memory copy bandwidth %.0f GB/s\n\n",
+        experts_on_cpu ? "hybrid (routed experts on the CPU, the rest on cuda:0)" : "all on cuda:0",
+        gpu_bw / 1e9);
   nlohmann::json results = nlohmann::json::array();
   std::vector<Run> runs;
   for (int t : threads) {

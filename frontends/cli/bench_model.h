@@ -22,8 +22,8 @@ struct BenchModelOptions {
   int reps = 5;
   double bw_gib = 0;  // bandwidth buffer; 0: cpu::bandwidth_buffer_bytes()
   bool json = false;
-  bool profile = false;      // GPU plans: one more pass timing every kernel (--profile)
-  bool cuda_graphs = true;   // --no-cuda-graphs: decode steps run eagerly
+  bool profile = false;     // GPU plans: one more pass timing every kernel (--profile)
+  bool cuda_graphs = true;  // --no-cuda-graphs: decode steps run eagerly
 };
 
 // Loads the model, runs the benchmark, prints a table (or JSON) and returns the JSON document.

@@ -49,8 +49,7 @@ void run_plan(const PlanCli& c) {
   std::map<std::string, uint64_t> bytes;
   for (const auto& f : m.splits)
     for (const auto& t : f->tensors()) bytes[std::string(t.name)] += t.nbytes;
-  auto mem =
-      inject::memory_by_device(plan, m.module_tree(), bytes, m.arch->cache_specs(), c.n_ctx);
+  auto mem = inject::memory_by_device(plan, m.module_tree(), bytes, m.arch->cache_specs(), c.n_ctx);
   // Weights kept in RAM but computed on a GPU for prefill are streamed through a staging
   // buffer sized for the largest of them.
   uint64_t streamed = 0;
@@ -59,8 +58,7 @@ void run_plan(const PlanCli& c) {
     if (p.generate_device.is_cpu() && p.prefill_device.is_cuda()) streamed = std::max(streamed, b);
   }
   for (inject::DeviceBytes& d : mem)
-    if (d.device.is_cuda())
-      d.buffers = inject::gpu_step_buffers(m.arch->hparams(), 512, streamed);
+    if (d.device.is_cuda()) d.buffers = inject::gpu_step_buffers(m.arch->hparams(), 512, streamed);
   const std::vector<uint64_t> vram = cuda_gpu_memory();
   auto capacity = [&](const tensor::Device& d) -> uint64_t {
     if (d.is_cpu()) return host_memory_bytes();
@@ -128,10 +126,9 @@ void run_plan(const PlanCli& c) {
               "total", "capacity");
   for (const inject::DeviceBytes& d : mem) {
     const uint64_t total = d.weights + d.kv_cache + d.buffers, cap = capacity(d.device);
-    std::printf("%-8s %12s %14s %12s %12s %12s%s\n", d.device.str().c_str(),
-                gib(d.weights).c_str(), gib(d.kv_cache).c_str(), gib(d.buffers).c_str(),
-                gib(total).c_str(), cap ? gib(cap).c_str() : "?",
-                cap && total > cap ? "  DOES NOT FIT" : "");
+    std::printf("%-8s %12s %14s %12s %12s %12s%s\n", d.device.str().c_str(), gib(d.weights).c_str(),
+                gib(d.kv_cache).c_str(), gib(d.buffers).c_str(), gib(total).c_str(),
+                cap ? gib(cap).c_str() : "?", cap && total > cap ? "  DOES NOT FIT" : "");
   }
   std::printf(
       "(KV cache at a context of %lld tokens; GPU buffers: prefill chunks of 512 tokens, kernel "

@@ -14,7 +14,6 @@ namespace kt::cli {
 // Draws a progress bar while a GPU plan's weights are uploaded (the first Session of m).
 void show_upload_progress(const engine::Model& m);
 
-
 class ProgressBar {
  public:
   ProgressBar(std::string label, size_t total);

@@ -35,12 +35,12 @@ TEST(HybridExec, CpuNodesBetweenGpuNodesMatchTheCpuExecutor) {
     const NodeId x = g.input("x", DType::F32, {48, T});
     const Tensor wt = random_tensor({48, 32}, 7);
     const NodeId w = g.weight("w", wt);
-    const NodeId a = g.matmul(w, x, "a");        // GPU
-    const NodeId b = g.silu(a, "b");             // CPU
-    const NodeId c = g.scale(b, 0.5f, "c");      // CPU
-    const NodeId d = g.add(a, c, "d");           // GPU, joins the CPU segment
+    const NodeId a = g.matmul(w, x, "a");            // GPU
+    const NodeId b = g.silu(a, "b");                 // CPU
+    const NodeId c = g.scale(b, 0.5f, "c");          // CPU
+    const NodeId d = g.add(a, c, "d");               // GPU, joins the CPU segment
     const NodeId e = g.rms_norm(d, -1, 1e-6f, "e");  // GPU
-    const NodeId f = g.mul(e, b, "f");           // GPU reading the segment again
+    const NodeId f = g.mul(e, b, "f");               // GPU reading the segment again
     for (NodeId id : {a, d, e, f, w}) g.node(id).device = Device::cuda(0);
     (void)pos;
     std::map<NodeId, Tensor> in = {{x, random_tensor({48, T}, 11)},
@@ -60,7 +60,7 @@ TEST(HybridExec, CpuNodesBetweenGpuNodesMatchTheCpuExecutor) {
         double err = 0;
         for (int64_t i = 0; i < want.numel(); ++i)
           err = std::max(err, double(std::fabs(got[size_t(o)].data_as<float>()[i] -
-                                                want.data_as<float>()[i])));
+                                               want.data_as<float>()[i])));
         EXPECT_LT(err, 1e-4) << "T=" << T << " rep " << rep << " output " << o;
       }
       EXPECT_EQ(he.last_profile().graph_replay, T == 1 && rep >= 1) << "T=" << T << " rep " << rep;
