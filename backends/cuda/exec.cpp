@@ -1,5 +1,6 @@
 #include "backends/cuda/exec.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -105,8 +106,38 @@ HybridExecutor::HybridExecutor(ExecOptions opt) : opt_(opt), weights_(opt.device
   check(cudaMallocHost(reinterpret_cast<void**>(&h_pos_), sizeof(int32_t)), "cudaMallocHost");
 }
 
+void HybridExecutor::stream_to_device(void* dst, const void* src, size_t bytes) {
+  if (!ring_[0].data())
+    for (int i = 0; i < kRingSlots; ++i) {
+      ring_[i] = pinned_empty(tensor::DType::I8, {int64_t(kRingChunk)});
+      check(cudaEventCreateWithFlags(&ring_done_[i], cudaEventDisableTiming), "cudaEventCreate");
+    }
+  for (size_t done = 0; done < bytes; done += kRingChunk) {
+    const size_t n = std::min(kRingChunk, bytes - done);
+    const int slot = ring_next_;
+    ring_next_ = (ring_next_ + 1) % kRingSlots;
+    check(cudaEventSynchronize(ring_done_[slot]), "cudaEventSynchronize (weight streaming)");
+    char* to = static_cast<char*>(ring_[slot].data());
+    const char* from = static_cast<const char*>(src) + done;
+    constexpr size_t kPiece = size_t(1) << 20;
+    if (!copy_pool_) copy_pool_ = std::make_unique<cpu::ThreadPool>(kCopyThreads);
+    {
+      copy_pool_->parallel_for(
+          int64_t((n + kPiece - 1) / kPiece), 1, [&](int64_t b, int64_t e, int) {
+            const size_t lo = size_t(b) * kPiece, hi = std::min(n, size_t(e) * kPiece);
+            std::memcpy(to + lo, from + lo, hi - lo);
+          });
+    }
+    check(cudaMemcpyAsync(static_cast<char*>(dst) + done, to, n, cudaMemcpyHostToDevice, main_),
+          "cudaMemcpyAsync (weight streaming)");
+    check(cudaEventRecord(ring_done_[slot], main_), "cudaEventRecord");
+  }
+}
+
 HybridExecutor::~HybridExecutor() {
   if (main_) cudaStreamSynchronize(main_);
+  for (cudaEvent_t e : ring_done_)
+    if (e) cudaEventDestroy(e);
   if (side_) cudaStreamSynchronize(side_);
   programs_.clear();
   if (cublas_) cublasDestroy(cublas_);

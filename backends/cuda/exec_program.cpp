@@ -494,9 +494,7 @@ void Program::launch(NodeId id, bool profile) {
   {
     size_t off = 0;
     for (const StreamedCopy& c : streamed_[size_t(id)]) {
-      check(cudaMemcpyAsync(static_cast<char*>(staging_.get()) + off, c.src, c.bytes,
-                            cudaMemcpyHostToDevice, exec_.main_),
-            "cudaMemcpyAsync (streamed weight)");
+      exec_.stream_to_device(static_cast<char*>(staging_.get()) + off, c.src, c.bytes);
       off += (c.bytes + kAlign - 1) / kAlign * kAlign;
     }
   }
