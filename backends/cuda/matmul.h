@@ -40,7 +40,7 @@ enum class MatMulPath { Auto, Gemv, Gemm };
 // it, dequantize-to-F16 + cuBLAS. The GEMV paths never synchronise or allocate (CUDA graph
 // capturable); so does the cuBLAS path of MatMul and MatMulHeads. MatMulExperts' cuBLAS path
 // downloads the ids and synchronises the stream (prefill only, never captured).
-// Measured on an H100 (test_matmul_bench, 2048x10944): GEMV beats dequantize + cuBLAS up to
+// Measured on an H100 (a timing run during issue 6, 2048x10944): GEMV beats dequantize + cuBLAS up to
 // T ~ 12 (Q8_0) and ~ 22 (Q4_K); for F16 / F32 weights, which cuBLAS reads in place, only up
 // to T = 2. Expert GEMV reads one matrix per pair; the cuBLAS path dequantizes each used
 // expert and makes a host round trip: on {2048, 1408, 64} GEMV was still faster at 768 pairs
