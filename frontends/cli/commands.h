@@ -13,5 +13,6 @@ void add_tokenize_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace kt::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   kt::cli::add_synth_command(app);
   kt::cli::add_perplexity_command(app);
   kt::cli::add_plan_command(app);
+  kt::cli::add_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
