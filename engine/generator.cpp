@@ -36,10 +36,10 @@ TokenLogprob token_logprob(const float* logits, int64_t n_vocab, int32_t id, int
   return r;
 }
 
-Generator::Generator(const Model& model, cpu::ThreadPool& pool, int64_t n_ctx,
-                     int64_t chunk_size)
+Generator::Generator(const Model& model, cpu::ThreadPool& pool, int64_t n_ctx, int64_t chunk_size)
     : model_(model), session_(*model.arch, pool, n_ctx), chunk_size_(chunk_size) {
-  if (!model.tokenizer) throw Error("the model has no tokenizer: give a folder with tokenizer.json");
+  if (!model.tokenizer)
+    throw Error("the model has no tokenizer: give a folder with tokenizer.json");
 }
 
 GenerateResult Generator::run(const GenerateRequest& req,
@@ -52,7 +52,8 @@ GenerateResult Generator::run(const GenerateRequest& req,
     if (t < 0 || t >= n_vocab)
       throw Error("token id " + std::to_string(t) + " is outside the vocabulary (0.." +
                   std::to_string(n_vocab - 1) + ")");
-  if (int64_t(prompt.size()) > n_ctx() || (req.max_tokens != 0 && int64_t(prompt.size()) >= n_ctx()))
+  if (int64_t(prompt.size()) > n_ctx() ||
+      (req.max_tokens != 0 && int64_t(prompt.size()) >= n_ctx()))
     throw Error("the prompt (" + std::to_string(prompt.size()) +
                 " tokens) does not fit the context of " + std::to_string(n_ctx()) + " tokens");
 
@@ -148,11 +149,10 @@ GenerateResult Generator::run(const GenerateRequest& req,
     pending.push_back(std::move(p));
     StopMatcher::Out out = stops.push(text);
     if (out.stopped) {
-      pending.erase(std::remove_if(pending.begin(), pending.end(),
-                                   [&](const Pending& q) {
-                                     return q.end > stops.released_bytes();
-                                   }),
-                    pending.end());
+      pending.erase(
+          std::remove_if(pending.begin(), pending.end(),
+                         [&](const Pending& q) { return q.end > stops.released_bytes(); }),
+          pending.end());
       release(std::move(out.text), /*all_tokens=*/false);
       res.finish_reason = "stop";
       res.stop_word = out.stop;

@@ -32,7 +32,7 @@ struct TokenLogprob {
 struct GenerateRequest {
   std::vector<int32_t> prompt;  // at least one token
   SamplerParams sampler;
-  int64_t max_tokens = -1;  // < 0: until the context is full; 0: evaluate the prompt only
+  int64_t max_tokens = -1;        // < 0: until the context is full; 0: evaluate the prompt only
   std::vector<std::string> stop;  // stop strings (empty ones are ignored)
   bool ignore_eos = false;        // keep going past end-of-generation tokens
   int top_logprobs = -1;          // < 0: no log-probs of generated tokens; else alternatives kept
@@ -50,12 +50,12 @@ struct GenerateChunk {
 };
 
 struct GenerateResult {
-  std::string text;           // everything streamed, stop string excluded
-  std::string finish_reason;  // "stop" (end token or stop string), "length", "cancelled"
-  std::string stop_word;      // the stop string that matched, if any
-  bool hit_eos = false;       // stopped at an end-of-generation token
-  std::vector<int32_t> output_ids;        // generated tokens (the stop string's ones included)
-  std::vector<TokenLogprob> logprobs;     // of the tokens whose text was streamed
+  std::string text;                    // everything streamed, stop string excluded
+  std::string finish_reason;           // "stop" (end token or stop string), "length", "cancelled"
+  std::string stop_word;               // the stop string that matched, if any
+  bool hit_eos = false;                // stopped at an end-of-generation token
+  std::vector<int32_t> output_ids;     // generated tokens (the stop string's ones included)
+  std::vector<TokenLogprob> logprobs;  // of the tokens whose text was streamed
   std::vector<TokenLogprob> prompt_logprobs;  // prompt_logprobs: for prompt[1..]
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;  // of prompt_tokens, reused from the KV cache

@@ -14,9 +14,9 @@ class StopMatcher {
   explicit StopMatcher(std::vector<std::string> stops);
 
   struct Out {
-    std::string text;   // final text released by this push
+    std::string text;  // final text released by this push
     bool stopped = false;
-    std::string stop;   // the stop string found (stopped)
+    std::string stop;  // the stop string found (stopped)
   };
   // Adds decoded text. Once stopped, further pushes release nothing.
   Out push(std::string_view piece);

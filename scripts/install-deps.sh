@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything kt needs to build and test on Debian 12, from Debian's packages.
+# Installs everything kt needs to build and test on Debian 12, from Debian's packages
+# (chromium and its driver: the web UI's browser test). PyPI packages of the test suites go
+# into virtual environments that `make` creates.
 # Idempotent: when all is present it prints nothing and exits 0.
 set -euo pipefail
 
@@ -8,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
   libonig-dev pybind11-dev python3 python3-venv
+  chromium chromium-driver
 )
 
 missing=()

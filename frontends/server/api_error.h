@@ -9,7 +9,10 @@ namespace kt::server {
 
 struct ApiError : std::runtime_error {
   ApiError(int status, std::string type, const std::string& message, std::string param = "")
-      : std::runtime_error(message), status(status), type(std::move(type)), param(std::move(param)) {}
+      : std::runtime_error(message),
+        status(status),
+        type(std::move(type)),
+        param(std::move(param)) {}
   int status;
   std::string type;   // invalid_request_error, authentication_error, not_found_error, ...
   std::string param;  // the request field at fault, if one is

@@ -12,16 +12,17 @@ json normalize_messages(const json& messages) {
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& m = messages[i];
     const std::string at = "messages[" + std::to_string(i) + "]";
-    if (!m.is_object()) throw bad_request(at + " must be an object, got " + type_name(m), "messages");
+    if (!m.is_object())
+      throw bad_request(at + " must be an object, got " + type_name(m), "messages");
     auto role = m.find("role");
     if (role == m.end() || !role->is_string())
       throw bad_request(at + ".role must be a string", "messages");
     const std::string r = role->get<std::string>();
     if (r != "system" && r != "user" && r != "assistant" && r != "tool" && r != "developer" &&
         r != "function")
-      throw bad_request(at + ".role '" + r +
-                            "' is not one of system, developer, user, assistant, tool",
-                        "messages");
+      throw bad_request(
+          at + ".role '" + r + "' is not one of system, developer, user, assistant, tool",
+          "messages");
     json n = m;
     if (r == "developer") n["role"] = "system";  // OpenAI's newer name for the system role
     auto content = m.find("content");
@@ -45,9 +46,9 @@ json normalize_messages(const json& messages) {
       }
       n["content"] = text;
     } else if (!content->is_string()) {
-      throw bad_request(at + ".content must be a string or an array of parts, got " +
-                            type_name(*content),
-                        "messages");
+      throw bad_request(
+          at + ".content must be a string or an array of parts, got " + type_name(*content),
+          "messages");
     }
     // Templates (Qwen's, DeepSeek's) read arguments as text or as an object; clients send text.
     if (auto calls = n.find("tool_calls"); calls != n.end() && !calls->is_array())

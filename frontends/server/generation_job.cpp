@@ -33,8 +33,7 @@ engine::GenerateResult run_generation(
   return r;
 }
 
-void check_prompt_and_limit(const ServerState& s, engine::GenerateRequest& req,
-                            int64_t requested) {
+void check_prompt_and_limit(const ServerState& s, engine::GenerateRequest& req, int64_t requested) {
   const int64_t n = int64_t(req.prompt.size());
   if (n == 0) throw bad_request("the prompt is empty", "prompt");
   if (n > s.max_prompt_tokens()) {

@@ -17,8 +17,9 @@ using Turn = std::shared_ptr<engine::FairQueue::Turn>;
 Turn wait_for_turn(ServerState& s, const std::string& client);
 
 // Runs req with the turn held. Errors from the engine (bad token, context) become ApiError 400.
-engine::GenerateResult run_generation(ServerState& s, const engine::GenerateRequest& req,
-                                      const std::function<bool(const engine::GenerateChunk&)>& on_chunk);
+engine::GenerateResult run_generation(
+    ServerState& s, const engine::GenerateRequest& req,
+    const std::function<bool(const engine::GenerateChunk&)>& on_chunk);
 
 // Checks the prompt against the limits (400 exceed_context_size_error) and caps max_tokens:
 // requested < 0 takes the server's default.

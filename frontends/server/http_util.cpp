@@ -9,7 +9,9 @@ json openai_error_body(const ApiError& e) {
   return {{"error", err}};
 }
 
-json ollama_error_body(const ApiError& e) { return {{"error", e.what()}}; }
+json ollama_error_body(const ApiError& e) {
+  return {{"error", e.what()}};
+}
 
 void send_openai_error(httplib::Response& res, const ApiError& e) {
   send_json(res, e.status, openai_error_body(e));
@@ -21,6 +23,8 @@ void send_ollama_error(httplib::Response& res, const ApiError& e) {
   if (e.status == 503) res.set_header("Retry-After", "1");
 }
 
-std::string client_key(const httplib::Request& req) { return req.remote_addr; }
+std::string client_key(const httplib::Request& req) {
+  return req.remote_addr;
+}
 
 }  // namespace kt::server

@@ -29,12 +29,18 @@ std::string range(double lo, double hi) {
 
 std::string type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    default: return "a number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    default:
+      return "a number";
   }
 }
 
@@ -65,16 +71,16 @@ std::optional<int64_t> get_int(const json& o, const char* key, int64_t lo, int64
   auto it = o.find(key);
   if (it == o.end() || it->is_null()) return std::nullopt;
   // 5.0 is accepted as 5 (JSON has one number type); 5.5 is not.
-  const bool integral = it->is_number_integer() ||
-                        (it->is_number_float() && std::isfinite(it->get<double>()) &&
-                         std::floor(it->get<double>()) == it->get<double>() &&
-                         std::fabs(it->get<double>()) < 9e15);
+  const bool integral =
+      it->is_number_integer() ||
+      (it->is_number_float() && std::isfinite(it->get<double>()) &&
+       std::floor(it->get<double>()) == it->get<double>() && std::fabs(it->get<double>()) < 9e15);
   if (!integral || (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(INT64_MAX)))
     throw bad_request(std::string("'") + key + "' must be an integer, got " + shown(*it), key);
   const int64_t v = it->is_number_float() ? int64_t(it->get<double>()) : it->get<int64_t>();
   if (v < lo || v > hi)
-    throw bad_request(std::string("'") + key + "' must be between " + std::to_string(lo) +
-                          " and " + std::to_string(hi) + ", got " + std::to_string(v),
+    throw bad_request(std::string("'") + key + "' must be between " + std::to_string(lo) + " and " +
+                          std::to_string(hi) + ", got " + std::to_string(v),
                       key);
   return v;
 }
@@ -100,9 +106,9 @@ std::vector<std::string> get_string_list(const json& o, const char* key, size_t 
   if (it == o.end() || it->is_null()) return {};
   if (it->is_string()) return {it->get<std::string>()};
   if (!it->is_array())
-    throw bad_request(std::string("'") + key + "' must be a string or a list of strings, got " +
-                          type_name(*it),
-                      key);
+    throw bad_request(
+        std::string("'") + key + "' must be a string or a list of strings, got " + type_name(*it),
+        key);
   if (it->size() > most)
     throw bad_request(std::string("'") + key + "' holds " + std::to_string(it->size()) +
                           " entries; at most " + std::to_string(most) + " are allowed",

@@ -30,7 +30,8 @@ void Metrics::generation(int64_t prompt_tokens, int64_t cached_tokens, double pr
   generated_tokens_ += uint64_t(generated_tokens);
   prompt_seconds_ += prompt_seconds;
   generation_seconds_ += generation_seconds;
-  if (generation_seconds > 0) last_generation_tok_s_ = double(generated_tokens) / generation_seconds;
+  if (generation_seconds > 0)
+    last_generation_tok_s_ = double(generated_tokens) / generation_seconds;
 }
 
 namespace {

@@ -9,10 +9,10 @@ namespace kt::server {
 
 class Metrics {
  public:
-  void request();                 // any API request that reached a handler
-  void rejected();                // 503: the queue was full
-  void failed();                  // answered with an error status
-  void cancelled();               // the client went away before the end
+  void request();    // any API request that reached a handler
+  void rejected();   // 503: the queue was full
+  void failed();     // answered with an error status
+  void cancelled();  // the client went away before the end
   void generation(int64_t prompt_tokens, int64_t cached_tokens, double prompt_seconds,
                   int64_t generated_tokens, double generation_seconds);
   // Prometheus text; queue state is read at the time of the scrape.

@@ -32,7 +32,8 @@ std::string quantization_label(const engine::Model& m) {
   std::map<std::string, uint64_t> by_type;
   for (const auto& f : m.splits)
     for (const tensor::GgufTensorInfo& t : f->tensors())
-      if (t.n_dims >= 2) by_type[std::string(tensor::dtype_name(t.type))] += uint64_t(t.n_elements());
+      if (t.n_dims >= 2)
+        by_type[std::string(tensor::dtype_name(t.type))] += uint64_t(t.n_elements());
   std::string best = "unknown";
   uint64_t most = 0;
   for (const auto& [name, n] : by_type)

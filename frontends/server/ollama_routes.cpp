@@ -35,7 +35,9 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string now_rfc3339() { return rfc3339(std::chrono::system_clock::now()); }
+std::string now_rfc3339() {
+  return rfc3339(std::chrono::system_clock::now());
+}
 
 std::string tag_name(const ServerState& s) {
   return s.model_id.find(':') == std::string::npos ? s.model_id + ":latest" : s.model_id;
@@ -54,7 +56,8 @@ std::string digest(const ServerState& s) {
   const std::string key = s.model_id + "|" + (s.model.file ? s.model.file->name() : "") + "|" +
                           std::to_string(s.model.weight_bytes());
   uint64_t h1 = 1469598103934665603ull, h2 = 1099511628211ull;
-  for (unsigned char c : key) h1 = (h1 ^ c) * 1099511628211ull, h2 = (h2 + c) * 6364136223846793005ull;
+  for (unsigned char c : key)
+    h1 = (h1 ^ c) * 1099511628211ull, h2 = (h2 + c) * 6364136223846793005ull;
   char buf[65];
   std::snprintf(buf, sizeof buf, "%016llx%016llx%016llx%016llx", (unsigned long long)h1,
                 (unsigned long long)h2, (unsigned long long)(h1 ^ h2),
@@ -73,12 +76,9 @@ json details(const ServerState& s) {
 }
 
 json model_listing(const ServerState& s) {
-  return {{"name", tag_name(s)},
-          {"model", tag_name(s)},
-          {"modified_at", modified_at(s)},
-          {"size", s.model.weight_bytes()},
-          {"digest", digest(s)},
-          {"details", details(s)}};
+  return {{"name", tag_name(s)},           {"model", tag_name(s)},
+          {"modified_at", modified_at(s)}, {"size", s.model.weight_bytes()},
+          {"digest", digest(s)},           {"details", details(s)}};
 }
 
 // The model's metadata as /api/show's model_info: every scalar key, and array keys by length
@@ -92,12 +92,22 @@ json model_info(const ServerState& s) {
     const std::string key(f.kv(i).key());
     try {
       switch (v.type()) {
-        case tensor::GgufType::STRING: info[key] = std::string(v.as_string()); break;
-        case tensor::GgufType::BOOL: info[key] = v.as_bool(); break;
+        case tensor::GgufType::STRING:
+          info[key] = std::string(v.as_string());
+          break;
+        case tensor::GgufType::BOOL:
+          info[key] = v.as_bool();
+          break;
         case tensor::GgufType::FLOAT32:
-        case tensor::GgufType::FLOAT64: info[key] = v.as_f64(); break;
-        case tensor::GgufType::ARRAY: info[key] = nullptr; break;
-        default: info[key] = v.as_i64(); break;
+        case tensor::GgufType::FLOAT64:
+          info[key] = v.as_f64();
+          break;
+        case tensor::GgufType::ARRAY:
+          info[key] = nullptr;
+          break;
+        default:
+          info[key] = v.as_i64();
+          break;
       }
     } catch (const std::exception&) {
       info[key] = nullptr;  // an unsigned 64-bit value beyond int64
@@ -115,8 +125,8 @@ void check_model(const ServerState& s, const json& body) {
 }
 
 void refuse_unsupported(const json& body) {
-  if (auto images = body.find("images"); images != body.end() && images->is_array() &&
-                                         !images->empty())
+  if (auto images = body.find("images");
+      images != body.end() && images->is_array() && !images->empty())
     throw bad_request("images are not supported by this model", "images");
   if (auto fmt = body.find("format"); fmt != body.end() && !fmt->is_null() &&
                                       !(fmt->is_string() && fmt->get<std::string>().empty()))
@@ -178,7 +188,7 @@ void respond(ServerState& s, const httplib::Request& req, httplib::Response& res
     return j;
   };
   auto final_object = [&s, job, t_start](const engine::GenerateResult& r, const std::string& text,
-                                          const std::vector<ToolCall>& calls) {
+                                         const std::vector<ToolCall>& calls) {
     json j = {{"model", job->model_name}, {"created_at", now_rfc3339()}};
     if (job->chat) {
       j["message"] = {{"role", "assistant"}, {"content", text}};
@@ -201,9 +211,8 @@ void respond(ServerState& s, const httplib::Request& req, httplib::Response& res
   };
 
   if (!job->stream) {
-    engine::GenerateResult r = run_generation(s, job->gen, [](const engine::GenerateChunk&) {
-      return true;
-    });
+    engine::GenerateResult r =
+        run_generation(s, job->gen, [](const engine::GenerateChunk&) { return true; });
     turn.reset();
     ParsedReply parsed;
     parsed.content = r.text;
@@ -226,7 +235,8 @@ void respond(ServerState& s, const httplib::Request& req, httplib::Response& res
             size_t end = all.size();
             if (gated) {
               end = tool_call_start(all, s.tool_format);
-              if (end == std::string::npos) end = all.size() - partial_marker_suffix(all, s.tool_format);
+              if (end == std::string::npos)
+                end = all.size() - partial_marker_suffix(all, s.tool_format);
             }
             if (end <= sent) return alive;
             alive = alive && write_all(sink, dump(partial(all.substr(sent, end - sent))) + "\n");
@@ -280,7 +290,8 @@ void handle_generate(ServerState& s, const httplib::Request& req, httplib::Respo
     for (const json& v : *ctx) {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
           v.get<int64_t>() >= int64_t(tok.vocab_size()))
-        throw bad_request("'context' must hold token ids of this model, got " + v.dump(), "context");
+        throw bad_request("'context' must hold token ids of this model, got " + v.dump(),
+                          "context");
       ids.push_back(int32_t(v.get<int64_t>()));
     }
   }
@@ -342,15 +353,16 @@ void add_ollama_routes(httplib::Server& http, ServerState& s) {
     const std::string tmpl = s.model.chat_template ? s.model.chat_template->source() : "";
     json caps = json::array({"completion"});
     if (s.tool_format != ToolCallFormat::kNone) caps.push_back("tools");
-    send_json(res, 200,
-              {{"license", ""},
-               {"modelfile", "# served by kt\nFROM " + (s.model.file ? s.model.file->name() : "") + "\n"},
-               {"parameters", "num_ctx " + std::to_string(s.opt.n_ctx)},
-               {"template", tmpl},
-               {"details", details(s)},
-               {"model_info", model_info(s)},
-               {"capabilities", caps},
-               {"modified_at", modified_at(s)}});
+    send_json(
+        res, 200,
+        {{"license", ""},
+         {"modelfile", "# served by kt\nFROM " + (s.model.file ? s.model.file->name() : "") + "\n"},
+         {"parameters", "num_ctx " + std::to_string(s.opt.n_ctx)},
+         {"template", tmpl},
+         {"details", details(s)},
+         {"model_info", model_info(s)},
+         {"capabilities", caps},
+         {"modified_at", modified_at(s)}});
   });
   http.Post("/api/generate", [&s](const httplib::Request& req, httplib::Response& res) {
     handle_generate(s, req, res);

@@ -25,10 +25,10 @@ std::string new_id(const char* prefix) {
 void check_model(const ServerState& s, const json& body) {
   const std::string name = get_string(body, "model").value_or("");
   if (!s.is_served_model(name))
-    throw ApiError(404, "not_found_error",
-                   "the model '" + name + "' does not exist; this server serves '" + s.model_id +
-                       "'",
-                   "model");
+    throw ApiError(
+        404, "not_found_error",
+        "the model '" + name + "' does not exist; this server serves '" + s.model_id + "'",
+        "model");
 }
 
 json usage_json(const engine::GenerateResult& r) {
@@ -51,7 +51,9 @@ json timings_json(const engine::GenerateResult& r) {
           {"predicted_per_second", gms > 0 ? r.completion_tokens / r.decode_seconds : 0.0}};
 }
 
-std::string piece(const ServerState& s, int32_t id) { return s.tokenizer().token_to_piece(id); }
+std::string piece(const ServerState& s, int32_t id) {
+  return s.tokenizer().token_to_piece(id);
+}
 
 json bytes_of(const std::string& p) {
   json b = json::array();
@@ -114,7 +116,8 @@ struct CompletionLogprobs {
 // could still become one) is held back and parsed when the reply is complete.
 class ToolCallGate {
  public:
-  ToolCallGate(ToolCallFormat f, bool active) : fmt_(f), active_(active && f != ToolCallFormat::kNone) {}
+  ToolCallGate(ToolCallFormat f, bool active)
+      : fmt_(f), active_(active && f != ToolCallFormat::kNone) {}
   std::string push(const std::string& text) {
     all_ += text;
     if (!active_) {
@@ -183,12 +186,13 @@ ChatRequest parse_chat(const ServerState& s, const json& body) {
     c.include_usage = get_bool(*so, "include_usage").value_or(false);
   c.logprobs = get_bool(body, "logprobs").value_or(false);
   auto top = get_int(body, "top_logprobs", 0, 20);
-  if (top && !c.logprobs) throw bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+  if (top && !c.logprobs)
+    throw bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
   if (c.logprobs) c.gen.top_logprobs = int(top.value_or(0));
   c.tools = get_array(body, "tools").value_or(json(nullptr));
   if (c.tools.is_array() && c.tools.empty()) c.tools = nullptr;
-  if (auto choice = body.find("tool_choice"); choice != body.end() && choice->is_string() &&
-                                              *choice == "none")
+  if (auto choice = body.find("tool_choice");
+      choice != body.end() && choice->is_string() && *choice == "none")
     c.tools = nullptr;
   openai_sampling(body, c.gen);
   c.gen.prompt = chat_prompt_tokens(s, *messages, c.tools);
@@ -246,67 +250,68 @@ void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response&
   }
 
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream", [&s, c, turn, id, created](size_t, httplib::DataSink& sink) mutable {
-        bool alive = write_sse(sink, chat_chunk(id, created, s,
-                                                {{"index", 0},
-                                                 {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                                 {"logprobs", nullptr},
-                                                 {"finish_reason", nullptr}}));
-        ToolCallGate gate(s.tool_format, c->tools.is_array());
-        engine::GenerateResult r;
-        try {
-          r = run_generation(s, c->gen, [&](const engine::GenerateChunk& ch) {
-            const std::string text = gate.push(ch.text);
-            if (text.empty() && !c->logprobs) return alive;
-            json choice = {{"index", 0}, {"delta", {{"content", text}}}, {"finish_reason", nullptr}};
-            choice["logprobs"] = c->logprobs ? json{{"content", chat_logprob_entries(s, ch.tokens)}}
-                                             : json(nullptr);
-            alive = alive && write_sse(sink, chat_chunk(id, created, s, choice));
-            return alive;
-          });
-        } catch (const ApiError& e) {
-          turn.reset();
-          write_sse(sink, openai_error_body(e));
-          write_all(sink, "data: [DONE]\n\n");
-          sink.done();
-          return true;
-        }
-        turn.reset();
-        if (!alive) return false;  // the client went away; the generation was cancelled
-        ParsedReply parsed = gate.finish();
-        std::string finish = r.finish_reason;
-        if (!parsed.content.empty())
-          write_sse(sink, chat_chunk(id, created, s,
-                                     {{"index", 0},
-                                      {"delta", {{"content", parsed.content}}},
-                                      {"logprobs", nullptr},
-                                      {"finish_reason", nullptr}}));
-        if (!parsed.calls.empty()) {
-          write_sse(sink, chat_chunk(id, created, s,
-                                     {{"index", 0},
-                                      {"delta", {{"tool_calls", tool_calls_json(parsed.calls, true)}}},
-                                      {"logprobs", nullptr},
-                                      {"finish_reason", nullptr}}));
-          finish = "tool_calls";
-        }
-        json last = chat_chunk(id, created, s,
-                               {{"index", 0},
-                                {"delta", json::object()},
-                                {"logprobs", nullptr},
-                                {"finish_reason", finish}});
-        last["timings"] = timings_json(r);
-        write_sse(sink, last);
-        if (c->include_usage) {
-          json u = chat_chunk(id, created, s, {});
-          u["choices"] = json::array();
-          u["usage"] = usage_json(r);
-          write_sse(sink, u);
-        }
-        write_all(sink, "data: [DONE]\n\n");
-        sink.done();
-        return true;
+  res.set_chunked_content_provider("text/event-stream", [&s, c, turn, id, created](
+                                                            size_t,
+                                                            httplib::DataSink& sink) mutable {
+    bool alive = write_sse(sink, chat_chunk(id, created, s,
+                                            {{"index", 0},
+                                             {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                             {"logprobs", nullptr},
+                                             {"finish_reason", nullptr}}));
+    ToolCallGate gate(s.tool_format, c->tools.is_array());
+    engine::GenerateResult r;
+    try {
+      r = run_generation(s, c->gen, [&](const engine::GenerateChunk& ch) {
+        const std::string text = gate.push(ch.text);
+        if (text.empty() && !c->logprobs) return alive;
+        json choice = {{"index", 0}, {"delta", {{"content", text}}}, {"finish_reason", nullptr}};
+        choice["logprobs"] =
+            c->logprobs ? json{{"content", chat_logprob_entries(s, ch.tokens)}} : json(nullptr);
+        alive = alive && write_sse(sink, chat_chunk(id, created, s, choice));
+        return alive;
       });
+    } catch (const ApiError& e) {
+      turn.reset();
+      write_sse(sink, openai_error_body(e));
+      write_all(sink, "data: [DONE]\n\n");
+      sink.done();
+      return true;
+    }
+    turn.reset();
+    if (!alive) return false;  // the client went away; the generation was cancelled
+    ParsedReply parsed = gate.finish();
+    std::string finish = r.finish_reason;
+    if (!parsed.content.empty())
+      write_sse(sink, chat_chunk(id, created, s,
+                                 {{"index", 0},
+                                  {"delta", {{"content", parsed.content}}},
+                                  {"logprobs", nullptr},
+                                  {"finish_reason", nullptr}}));
+    if (!parsed.calls.empty()) {
+      write_sse(sink, chat_chunk(id, created, s,
+                                 {{"index", 0},
+                                  {"delta", {{"tool_calls", tool_calls_json(parsed.calls, true)}}},
+                                  {"logprobs", nullptr},
+                                  {"finish_reason", nullptr}}));
+      finish = "tool_calls";
+    }
+    json last = chat_chunk(id, created, s,
+                           {{"index", 0},
+                            {"delta", json::object()},
+                            {"logprobs", nullptr},
+                            {"finish_reason", finish}});
+    last["timings"] = timings_json(r);
+    write_sse(sink, last);
+    if (c->include_usage) {
+      json u = chat_chunk(id, created, s, {});
+      u["choices"] = json::array();
+      u["usage"] = usage_json(r);
+      write_sse(sink, u);
+    }
+    write_all(sink, "data: [DONE]\n\n");
+    sink.done();
+    return true;
+  });
 }
 
 // ---- /v1/completions ----
@@ -314,8 +319,9 @@ void handle_chat(ServerState& s, const httplib::Request& req, httplib::Response&
 struct CompletionRequest {
   engine::GenerateRequest gen;
   bool stream = false, include_usage = false, echo = false;
-  int logprobs = -1;       // < 0: none
-  std::string prompt_text;  // what echo returns
+  bool return_tokens = false;  // llama.cpp's extra: the generated token ids in the choice
+  int logprobs = -1;           // < 0: none
+  std::string prompt_text;     // what echo returns
 };
 
 std::vector<int32_t> ids_from_json(const ServerState& s, const json& arr) {
@@ -338,14 +344,15 @@ CompletionRequest parse_completion(const ServerState& s, const json& body) {
   CompletionRequest c;
   check_model(s, body);
   auto prompt = body.find("prompt");
-  if (prompt == body.end() || prompt->is_null()) throw bad_request("'prompt' is required", "prompt");
+  if (prompt == body.end() || prompt->is_null())
+    throw bad_request("'prompt' is required", "prompt");
   json p = *prompt;
   // A batch of one prompt is that prompt; larger batches are not supported yet.
   if (p.is_array() && !p.empty() && (p[0].is_string() || p[0].is_array())) {
     if (p.size() != 1)
-      throw bad_request("only one prompt per request is supported (got " +
-                            std::to_string(p.size()) + ")",
-                        "prompt");
+      throw bad_request(
+          "only one prompt per request is supported (got " + std::to_string(p.size()) + ")",
+          "prompt");
     p = json(p[0]);
   }
   const models::Tokenizer& tok = s.tokenizer();
@@ -369,6 +376,7 @@ CompletionRequest parse_completion(const ServerState& s, const json& body) {
   if (auto so = get_object(body, "stream_options"))
     c.include_usage = get_bool(*so, "include_usage").value_or(false);
   c.echo = get_bool(body, "echo").value_or(false);
+  c.return_tokens = get_bool(body, "return_tokens").value_or(false);
   c.logprobs = int(get_int(body, "logprobs", 0, 20).value_or(-1));
   if (c.logprobs >= 0) c.gen.top_logprobs = c.logprobs;
   if (c.echo && c.logprobs >= 0) {
@@ -389,8 +397,7 @@ json completion_choice(std::string text, json logprobs, json finish) {
           {"finish_reason", std::move(finish)}};
 }
 
-json completion_object(const std::string& id, int64_t created, const ServerState& s,
-                       json choice) {
+json completion_object(const std::string& id, int64_t created, const ServerState& s, json choice) {
   return {{"id", id},
           {"object", "text_completion"},
           {"created", created},
@@ -415,9 +422,8 @@ void handle_completion(ServerState& s, const httplib::Request& req, httplib::Res
   const int64_t created = int64_t(std::time(nullptr));
 
   if (!c->stream) {
-    engine::GenerateResult r = run_generation(s, c->gen, [](const engine::GenerateChunk&) {
-      return true;
-    });
+    engine::GenerateResult r =
+        run_generation(s, c->gen, [](const engine::GenerateChunk&) { return true; });
     turn.reset();
     json logprobs = nullptr;
     if (c->logprobs >= 0) {
@@ -426,9 +432,10 @@ void handle_completion(ServerState& s, const httplib::Request& req, httplib::Res
       for (const engine::TokenLogprob& t : r.logprobs) lp.add(s, t);
       logprobs = lp.to_json();
     }
-    json out = completion_object(
-        id, created, s,
-        completion_choice((c->echo ? c->prompt_text : "") + r.text, logprobs, r.finish_reason));
+    json choice =
+        completion_choice((c->echo ? c->prompt_text : "") + r.text, logprobs, r.finish_reason);
+    if (c->return_tokens) choice["tokens"] = r.output_ids;
+    json out = completion_object(id, created, s, choice);
     out["usage"] = usage_json(r);
     out["timings"] = timings_json(r);
     send_json(res, 200, out);
@@ -455,8 +462,9 @@ void handle_completion(ServerState& s, const httplib::Request& req, httplib::Res
               for (const engine::TokenLogprob& t : ch.tokens) l.add(s, t);
               lp = l.to_json();
             }
-            alive = alive && write_sse(sink, completion_object(id, created, s,
-                                                               completion_choice(text, lp, nullptr)));
+            alive =
+                alive && write_sse(sink, completion_object(id, created, s,
+                                                           completion_choice(text, lp, nullptr)));
             return alive;
           });
         } catch (const ApiError& e) {
@@ -515,11 +523,13 @@ void add_openai_routes(httplib::Server& http, ServerState& s) {
   http.Get("/models", models);
   http.Get(R"(/v1/models/(.+))", [&s](const httplib::Request& req, httplib::Response& res) {
     if (!s.is_served_model(req.matches[1]))
-      throw ApiError(404, "not_found_error", "the model '" + req.matches[1].str() + "' does not exist",
-                     "model");
+      throw ApiError(404, "not_found_error",
+                     "the model '" + req.matches[1].str() + "' does not exist", "model");
     send_json(res, 200, model_entry(s));
   });
-  auto chat = [&s](const httplib::Request& req, httplib::Response& res) { handle_chat(s, req, res); };
+  auto chat = [&s](const httplib::Request& req, httplib::Response& res) {
+    handle_chat(s, req, res);
+  };
   http.Post("/v1/chat/completions", chat);
   http.Post("/chat/completions", chat);
   auto completion = [&s](const httplib::Request& req, httplib::Response& res) {

@@ -13,7 +13,9 @@ namespace kt::server {
 
 namespace {
 
-bool is_ollama_path(const std::string& path) { return path.rfind("/api/", 0) == 0; }
+bool is_ollama_path(const std::string& path) {
+  return path.rfind("/api/", 0) == 0;
+}
 
 void send_error(const httplib::Request& req, httplib::Response& res, const ApiError& e) {
   if (is_ollama_path(req.path))
@@ -48,12 +50,18 @@ std::string presented_key(const httplib::Request& req) {
 
 const char* status_type(int status) {
   switch (status) {
-    case 401: return "authentication_error";
-    case 404: return "not_found_error";
-    case 405: return "invalid_request_error";
-    case 413: return "invalid_request_error";
-    case 503: return "unavailable_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 404:
+      return "not_found_error";
+    case 405:
+      return "invalid_request_error";
+    case 413:
+      return "invalid_request_error";
+    case 503:
+      return "unavailable_error";
+    default:
+      return status >= 500 ? "server_error" : "invalid_request_error";
   }
 }
 
@@ -95,24 +103,26 @@ Server::Server(ServerState& state) : s_(state), http_(std::make_unique<httplib::
         } catch (const Error& e) {
           send_error(req, res, bad_request(e.what()));
         } catch (const std::exception& e) {
-          send_error(req, res, ApiError(500, "server_error", std::string("internal error: ") + e.what()));
+          send_error(req, res,
+                     ApiError(500, "server_error", std::string("internal error: ") + e.what()));
         } catch (...) {
           send_error(req, res, ApiError(500, "server_error", "internal error"));
         }
       });
 
   // Statuses without a body (unknown route, body over the limit) get one in the right dialect.
-  h.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                 httplib::Response& res) {
-    if (res.status >= 400) s_.metrics.failed();
-    if (!res.body.empty() || res.status < 400) return httplib::Server::HandlerResponse::Unhandled;
-    std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path
-                      : res.status == 413 ? "the request body is larger than " +
-                                                std::to_string(s_.opt.max_body_bytes) + " bytes"
-                                          : "HTTP error " + std::to_string(res.status);
-    send_error(req, res, ApiError(res.status, status_type(res.status), msg));
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  h.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (res.status >= 400) s_.metrics.failed();
+        if (!res.body.empty() || res.status < 400)
+          return httplib::Server::HandlerResponse::Unhandled;
+        std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path
+                          : res.status == 413 ? "the request body is larger than " +
+                                                    std::to_string(s_.opt.max_body_bytes) + " bytes"
+                                              : "HTTP error " + std::to_string(res.status);
+        send_error(req, res, ApiError(res.status, status_type(res.status), msg));
+        return httplib::Server::HandlerResponse::Handled;
+      }));
 
   h.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     std::fprintf(stderr, "%s %s %s -> %d\n", req.remote_addr.c_str(), req.method.c_str(),
@@ -142,8 +152,12 @@ void Server::bind() {
   }
 }
 
-void Server::listen() { http_->listen_after_bind(); }
+void Server::listen() {
+  http_->listen_after_bind();
+}
 
-void Server::stop() { http_->stop(); }
+void Server::stop() {
+  http_->stop();
+}
 
 }  // namespace kt::server

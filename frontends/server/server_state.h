@@ -18,17 +18,17 @@ namespace kt::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 10002;
-  std::string api_key;               // required (Bearer) on all but /health and the UI when set
-  bool web = true;                   // serve the chat UI at /web
-  int64_t n_ctx = 4096;              // positions of the KV cache (--cache_lens)
-  int64_t max_new_tokens = -1;       // cap and default for a request's tokens; < 0: the context
-  int64_t max_prompt_tokens = 0;     // longest prompt accepted; 0: n_ctx - 1
-  size_t max_body_bytes = 8 << 20;   // larger request bodies get 413
-  size_t max_queue = 32;             // requests waiting besides the running one; more get 503
-  int http_threads = 64;             // connections served at once (waiting ones included)
-  int64_t chunk_size = 512;          // prefill chunk
-  std::string model_name;            // the id clients use; default: the model file's name
-  std::string chat_template_file;    // replaces the model's chat template
+  std::string api_key;              // required (Bearer) on all but /health and the UI when set
+  bool web = true;                  // serve the chat UI at /web
+  int64_t n_ctx = 4096;             // positions of the KV cache (--cache_lens)
+  int64_t max_new_tokens = -1;      // cap and default for a request's tokens; < 0: the context
+  int64_t max_prompt_tokens = 0;    // longest prompt accepted; 0: n_ctx - 1
+  size_t max_body_bytes = 8 << 20;  // larger request bodies get 413
+  size_t max_queue = 32;            // requests waiting besides the running one; more get 503
+  int http_threads = 64;            // connections served at once (waiting ones included)
+  int64_t chunk_size = 512;         // prefill chunk
+  std::string model_name;           // the id clients use; default: the model file's name
+  std::string chat_template_file;   // replaces the model's chat template
 };
 
 struct ServerState {

@@ -89,7 +89,8 @@ TEST(FairQueue, AClientThatLeavesGivesUpItsPlace) {
   std::atomic<bool> gone{false};
   std::thread leaver([&] {
     FairQueue::Turn t;
-    EXPECT_EQ(q.acquire("y", &t, [&] { return !gone.load(); }, 5ms),
+    EXPECT_EQ(q.acquire(
+                  "y", &t, [&] { return !gone.load(); }, 5ms),
               FairQueue::Outcome::kWithdrawn);
   });
   wait_queued(q, 1);

@@ -150,3 +150,13 @@ def llama_server(start_server):
     """The tiny random Llama fixture (HF folder) behind `kt serve`."""
     require(HF_FIXTURES / "llama" / "reference.json")
     return start_server(["-m", str(HF_FIXTURES / "llama")], ["--cache_lens", "256"])
+
+
+@pytest.fixture(scope="session")
+def qwen_template_server(start_server, stories_gguf):
+    """stories260K with Qwen3's real chat template (tools, <tool_call> markers)."""
+    template = TESTDATA / "templates" / "Qwen-Qwen3-0.6B.jinja"
+    require(template)
+    return start_server(["-m", str(stories_gguf)],
+                        ["--cache_lens", "1024", "--chat_template", str(template),
+                         "--model_name", "stories-qwen"])
