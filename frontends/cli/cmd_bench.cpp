@@ -4,6 +4,7 @@
 #include "frontends/cli/bench_cuda.h"
 #include "frontends/cli/bench_model.h"
 #include "frontends/cli/bench_ops.h"
+#include "frontends/cli/bench_serve.h"
 #include "frontends/cli/bench_tokenizer.h"
 #include "frontends/cli/commands.h"
 
@@ -54,6 +55,7 @@ void add_bench_command(CLI::App& app) {
   });
 
   add_bench_tokenizer_command(bench);
+  add_bench_serve_command(bench);
 }
 
 }  // namespace kt::cli

@@ -4,6 +4,10 @@
 
 namespace kt::cli {
 
+// Parses argv as the `kt` command does and runs the subcommand; returns the exit status (errors
+// are printed to stderr).
+int run(int argc, char** argv);
+
 // Each add_* function adds one subcommand (and its callback) to the app.
 void add_gguf_command(CLI::App& app);
 void add_bench_command(CLI::App& app);

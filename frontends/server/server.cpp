@@ -1,6 +1,10 @@
 #include "frontends/server/server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -62,6 +66,28 @@ const char* status_type(int status) {
       return "unavailable_error";
     default:
       return status >= 500 ? "server_error" : "invalid_request_error";
+  }
+}
+
+// cpp-httplib (Debian's build) listens with a backlog of 5: a burst of clients connecting at
+// once overflows the accept queue and some get reset before any handler sees them. Linux lets
+// listen() be called again on a listening socket to change its backlog; find ours by its port.
+void widen_listen_backlog(int port) {
+  const int most =
+      int(sysconf(_SC_OPEN_MAX) > 0 ? std::min<long>(sysconf(_SC_OPEN_MAX), 65536) : 1024);
+  for (int fd = 0; fd < most; ++fd) {
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = -1;
+    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (p == port) ::listen(fd, SOMAXCONN);
   }
 }
 
@@ -150,6 +176,7 @@ void Server::bind() {
     throw Error("cannot listen on " + s_.opt.host + ":" + std::to_string(port_) +
                 " (is the port in use, or the host not an address of this machine?)");
   }
+  widen_listen_backlog(port_);
 }
 
 void Server::listen() {

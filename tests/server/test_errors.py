@@ -144,3 +144,13 @@ def test_bad_command_line_is_a_clear_error(kt_bin, tmp_path):
     r = subprocess.run([str(kt_bin), "serve", "-m", "x", "--web", "maybe"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode != 0 and "--web" in r.stderr
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100000 + b"]" * 100000,
+                                 b'{"prompt": "' + "é".encode() * 1000 + b'\xff"}',
+                                 b'{"messages": [{"role": "user", "content": "\\ud800"}]}'])
+def test_hostile_bodies(stories_server, raw):
+    """Deep nesting, invalid UTF-8 and lone surrogates: a 400, never a crash."""
+    status, _, data = stories_server.request("POST", "/v1/chat/completions", raw=raw)
+    assert status == 400, data[:200]
+    assert stories_server.get("/health")[0] == 200
