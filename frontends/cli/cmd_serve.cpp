@@ -35,7 +35,8 @@ struct ServeCli {
 // KTransformers writes booleans as True/False.
 bool parse_bool(const std::string& flag, const std::string& v) {
   std::string s = v;
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
   if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
   if (s == "false" || s == "0" || s == "no" || s == "off") return false;
   throw Error(flag + ": expected true or false, got '" + v + "'");
@@ -56,9 +57,9 @@ void run_serve(ServeCli& c) {
   if (c.type != "auto" && c.type != "transformers" && c.type != "gguf" && c.type != "ktransformers")
     throw Error("--type: expected transformers, gguf or ktransformers, got '" + c.type + "'");
   // --type transformers: the weights are the Hugging Face folder itself.
-  std::string weights = !c.model.empty()                                    ? c.model
+  std::string weights = !c.model.empty()                                     ? c.model
                         : (!c.gguf_path.empty() && c.type != "transformers") ? c.gguf_path
-                                                                              : c.model_path;
+                                                                             : c.model_path;
   if (weights.empty())
     throw Error("give a model: -m FILE.gguf|HF_FOLDER, or --gguf_path (+ --model_path)");
   const std::string tok_dir = weights == c.gguf_path && !c.model_path.empty() ? c.model_path : "";
@@ -100,11 +101,11 @@ void run_serve(ServeCli& c) {
                "loaded %s (%s, %.2f GiB) in %.1fs; %d CPU threads, context %lld, template %s, "
                "rules %s\n",
                state.model_id.c_str(), hp.arch.c_str(),
-               double(model.weight_bytes()) / double(1 << 30), load_s, threads,
-               (long long)o.n_ctx, model.chat_template ? model.chat_template->name().c_str() : "-",
+               double(model.weight_bytes()) / double(1 << 30), load_s, threads, (long long)o.n_ctx,
+               model.chat_template ? model.chat_template->name().c_str() : "-",
                model.plan().source().c_str());
-  std::fprintf(stderr, "kt serve: http://%s:%d  (OpenAI: /v1, Ollama: /api%s%s)\n",
-               o.host.c_str(), srv.port(), o.web ? ", chat UI: /web/index.html#/chat" : "",
+  std::fprintf(stderr, "kt serve: http://%s:%d  (OpenAI: /v1, Ollama: /api%s%s)\n", o.host.c_str(),
+               srv.port(), o.web ? ", chat UI: /web/index.html#/chat" : "",
                o.api_key.empty() ? "" : "; API key required");
   std::fflush(stderr);
 
@@ -125,8 +126,8 @@ void run_serve(ServeCli& c) {
 void add_serve_command(CLI::App& app) {
   auto c = std::make_shared<ServeCli>();
   server::ServerOptions& o = c->opt;
-  CLI::App* cmd = app.add_subcommand(
-      "serve", "OpenAI- and Ollama-compatible HTTP server with a web chat UI");
+  CLI::App* cmd =
+      app.add_subcommand("serve", "OpenAI- and Ollama-compatible HTTP server with a web chat UI");
   cmd->add_option("-m,--model", c->model, "GGUF file or Hugging Face model folder");
   cmd->add_option("--model_path", c->model_path,
                   "HF folder: tokenizer and config (KTransformers); the weights with --type "
