@@ -145,14 +145,23 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
   // With a GPU the shipped default is the hybrid form; one GPU is driven until issue 9.
   const inject::RuleFile rules = inject::select_rules(
       opt.rule_path, models::ModuleTree::build(hp, names), hp, std::min(opt.gpu_count, 1));
-  const inject::PlanOptions popt{opt.default_device, opt.gpu_count};
+  // With a device map, the rules may name as many GPUs as it has entries.
+  for (int d : opt.device_map)
+    if (d < 0 || d >= opt.gpu_count)
+      throw Error("device map: GPU " + std::to_string(d) + " does not exist (" +
+                  std::to_string(opt.gpu_count) + " GPU(s) present)");
+  const int logical_gpus = opt.device_map.empty() ? opt.gpu_count : int(opt.device_map.size());
+  const inject::PlanOptions popt{opt.default_device, logical_gpus};
   inject::Plan first = inject::Plan::build(models::ModuleTree::build(hp, names), rules, popt);
   if (!opt.preview_only) require_devices(first, opt.gpu_count);
   std::unique_ptr<models::Architecture> arch =
       models::make_architecture(*m.file, models::WeightSet::from_gguf(m.splits));
   models::ModuleTree tree = arch->module_tree(names);  // the architecture's own, if it has one
   inject::Plan plan = inject::Plan::build(tree, rules, popt);
-  m.arch = std::make_unique<PlannedArchitecture>(std::move(arch), std::move(tree), std::move(plan));
+  auto planned =
+      std::make_unique<PlannedArchitecture>(std::move(arch), std::move(tree), std::move(plan));
+  planned->set_device_map(opt.device_map);
+  m.arch = std::move(planned);
   return m;
 }
 

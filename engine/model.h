@@ -23,6 +23,10 @@ struct LoadOptions {
   // ("DeepSeek-V3-Chat-cpu.yaml"); empty = the shipped file for the architecture.
   std::string rule_path;
   int gpu_count = 0;  // CUDA devices present (the frontend asks the CUDA backend)
+  // The physical GPU behind each cuda:N of the rules; empty: cuda:N is GPU N. Mapping cuda:1
+  // onto GPU 0 ({0, 0}) runs a two-GPU rule file on one GPU, hand-offs included (tests, and
+  // previews of a pipeline's cost).
+  std::vector<int> device_map;
   tensor::Device default_device = tensor::Device::cpu();  // for modules no rule matches
   // `kt plan`: accept a plan that places modules on GPUs this machine lacks. Such a model can
   // be inspected, not run.

@@ -1,5 +1,7 @@
 #include "engine/placement.h"
 
+#include <algorithm>
+
 #include "inject/lower.h"
 #include "tensor/error.h"
 
@@ -20,13 +22,27 @@ models::StepGraph PlannedArchitecture::build_step(int64_t n_tokens, int64_t pos,
 std::shared_ptr<StepExecutor> PlannedArchitecture::executor() const {
   if (!uses_gpu()) return make_cpu_executor();
   if (!gpu_exec_) {
-    std::shared_ptr<StepExecutor> e = make_cuda_executor(0);
+    std::vector<int> map = device_map_;
+    if (map.empty())
+      for (int i = 0; i < std::max(1, gpus_named()); ++i) map.push_back(i);
+    std::shared_ptr<StepExecutor> e =
+        map.size() > 1 || map[0] != 0 ? make_pipeline_executor(map) : make_cuda_executor(0);
     // Upload the GPU weights of decode steps now (loading), not during the first answer;
     // prefill-only ones (if a plan has any) follow at the first prefill.
     e->prepare(build_step(1, 0, 2, 1).graph, progress_);
     gpu_exec_ = std::move(e);
   }
   return gpu_exec_;
+}
+
+int PlannedArchitecture::gpus_named() const {
+  int n = 0;
+  for (const inject::Placement& p : plan_.entries())
+    for (const tensor::Device* d : {&p.generate_device, &p.prefill_device})
+      if (d->is_cuda()) n = std::max(n, d->index + 1);
+  for (const auto& [layer, d] : plan_.transfer_map())
+    if (d.is_cuda()) n = std::max(n, d.index + 1);
+  return n;
 }
 
 void require_devices(const inject::Plan& plan, int gpu_count) {

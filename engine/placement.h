@@ -36,6 +36,11 @@ class PlannedArchitecture : public models::Architecture {
   std::shared_ptr<StepExecutor> executor() const;
   using Progress = std::function<void(size_t done, size_t total)>;
   void set_load_progress(Progress p) { progress_ = std::move(p); }
+  // LoadOptions::device_map; with more than one GPU in the plan (or a map) the executor is
+  // the pipeline one (backends/cuda/exec_pipeline.h).
+  void set_device_map(std::vector<int> map) { device_map_ = std::move(map); }
+  // How many GPUs (cuda:0 .. cuda:N-1) the plan names, in any phase.
+  int gpus_named() const;
 
  private:
   std::unique_ptr<models::Architecture> inner_;
@@ -43,6 +48,7 @@ class PlannedArchitecture : public models::Architecture {
   inject::Plan plan_;
   mutable std::shared_ptr<StepExecutor> gpu_exec_;
   Progress progress_;
+  std::vector<int> device_map_;
 };
 
 // Throws kt::Error when the plan places anything on a GPU that this build or machine lacks

@@ -17,6 +17,8 @@ struct StepTimes {
   double wall = 0, cpu = 0, gpu_wait = 0, transfers = 0, gpu_kernels = 0;
   std::map<std::string, double> by_op;  // profile mode only
   bool graph_replay = false;
+  int gpu_stages = 1;        // device pieces the step ran in (pipeline placement: one per cut)
+  size_t handoff_bytes = 0;  // activations handed from GPU to GPU
 };
 
 class StepExecutor {
@@ -44,6 +46,9 @@ class StepExecutor {
 std::unique_ptr<StepExecutor> make_cpu_executor();
 // Throws kt::Error when kt was built without CUDA or no GPU is present.
 std::unique_ptr<StepExecutor> make_cuda_executor(int device);
+// Several GPUs (pipeline placement, backends/cuda/exec_pipeline.h): device_map[i] is the
+// physical GPU behind the rules' cuda:i. Caches are made on the mapped device.
+std::unique_ptr<StepExecutor> make_pipeline_executor(std::vector<int> device_map);
 bool cuda_available();
 
 }  // namespace kt::engine

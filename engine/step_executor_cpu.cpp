@@ -35,6 +35,9 @@ std::unique_ptr<StepExecutor> make_cpu_executor() {
 std::unique_ptr<StepExecutor> make_cuda_executor(int) {
   throw Error("this kt was built without CUDA; use a CPU rule file (inject/rules/*-cpu.yaml)");
 }
+std::unique_ptr<StepExecutor> make_pipeline_executor(std::vector<int>) {
+  return make_cuda_executor(0);
+}
 bool cuda_available() {
   return false;
 }

@@ -175,8 +175,8 @@ void HybridExecutor::ensure_workspace(size_t bytes) {
 }
 
 Program& HybridExecutor::program_for(const Graph& g, const std::map<NodeId, Tensor>& inputs,
-                                     std::span<const NodeId> outputs) {
-  const uint64_t sig = signature(g, inputs, outputs);
+                                     std::span<const NodeId> outputs, bool keep_on_device) {
+  const uint64_t sig = signature(g, inputs, outputs) ^ (keep_on_device ? 0x9e3779b97f4a7c15ull : 0);
   auto it = programs_.find(sig);
   if (it != programs_.end()) return *it->second;
   // Prefill programs of other lengths are dropped beyond a few: their arenas are large.
@@ -186,17 +186,30 @@ Program& HybridExecutor::program_for(const Graph& g, const std::map<NodeId, Tens
     for (auto p = programs_.begin(); p != programs_.end();)
       p = p->second->capturable ? std::next(p) : programs_.erase(p);
   }
-  auto prog = std::make_unique<Program>(*this, g, inputs, outputs, sig);
+  auto prog = std::make_unique<Program>(*this, g, inputs, outputs, sig, keep_on_device);
   ensure_workspace(prog->workspace_need);
   return *programs_.emplace(sig, std::move(prog)).first->second;
 }
 
 std::vector<Tensor> HybridExecutor::run(const Graph& g, const std::map<NodeId, Tensor>& inputs,
                                         std::span<const NodeId> outputs, cpu::ThreadPool& pool) {
+  return run_step(g, inputs, outputs, pool, false);
+}
+
+std::vector<Tensor> HybridExecutor::run_keep_on_device(const Graph& g,
+                                                       const std::map<NodeId, Tensor>& inputs,
+                                                       std::span<const NodeId> outputs,
+                                                       cpu::ThreadPool& pool) {
+  return run_step(g, inputs, outputs, pool, true);
+}
+
+std::vector<Tensor> HybridExecutor::run_step(const Graph& g, const std::map<NodeId, Tensor>& inputs,
+                                             std::span<const NodeId> outputs, cpu::ThreadPool& pool,
+                                             bool keep_on_device) {
   const auto t0 = std::chrono::steady_clock::now();
   pool_ = &pool;
   check(cudaSetDevice(opt_.device), "cudaSetDevice");
-  Program& p = program_for(g, inputs, outputs);
+  Program& p = program_for(g, inputs, outputs, keep_on_device);
   p.bind(g, inputs);
   const bool profile = opt_.profile;
   // Replay a captured decode step; capture it on its second run (the first one warms up

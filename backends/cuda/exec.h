@@ -60,6 +60,12 @@ class HybridExecutor {
   std::vector<tensor::Tensor> run(const tensor::Graph& g,
                                   const std::map<tensor::NodeId, tensor::Tensor>& inputs,
                                   std::span<const tensor::NodeId> outputs, cpu::ThreadPool& pool);
+  // As run(), but outputs computed on the GPU stay there: views of the program's arena, valid
+  // until the next run (PipelineExecutor copies them to the next stage's device at once).
+  // Outputs of CPU nodes come back as host tensors.
+  std::vector<tensor::Tensor> run_keep_on_device(
+      const tensor::Graph& g, const std::map<tensor::NodeId, tensor::Tensor>& inputs,
+      std::span<const tensor::NodeId> outputs, cpu::ThreadPool& pool);
 
   // Uploads every weight that GPU nodes of g read (loading), reporting bytes done of total.
   using Progress = std::function<void(size_t done, size_t total)>;
@@ -76,7 +82,11 @@ class HybridExecutor {
   friend class Program;
   Program& program_for(const tensor::Graph& g,
                        const std::map<tensor::NodeId, tensor::Tensor>& inputs,
-                       std::span<const tensor::NodeId> outputs);
+                       std::span<const tensor::NodeId> outputs, bool keep_on_device);
+  std::vector<tensor::Tensor> run_step(const tensor::Graph& g,
+                                       const std::map<tensor::NodeId, tensor::Tensor>& inputs,
+                                       std::span<const tensor::NodeId> outputs,
+                                       cpu::ThreadPool& pool, bool keep_on_device);
   void ensure_workspace(size_t bytes);
   // Copies pageable host bytes (a memory-mapped weight) to the device on the main stream,
   // through a ring of pinned buffers filled by the executor's own copy threads (the Session's

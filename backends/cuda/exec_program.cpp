@@ -107,8 +107,12 @@ void host_function(void* user) {
 }  // namespace
 
 Program::Program(HybridExecutor& exec, const Graph& g, const std::map<NodeId, Tensor>& inputs,
-                 std::span<const NodeId> outputs, uint64_t sig)
-    : signature(sig), exec_(exec), g_(&g), outputs_(outputs.begin(), outputs.end()) {
+                 std::span<const NodeId> outputs, uint64_t sig, bool keep_on_device)
+    : signature(sig),
+      exec_(exec),
+      g_(&g),
+      outputs_(outputs.begin(), outputs.end()),
+      keep_on_device_(keep_on_device) {
   compile(inputs);
 }
 
@@ -308,7 +312,7 @@ void Program::compile(const std::map<NodeId, Tensor>& inputs) {
     if (!joined[s]) actions_.push_back({ActionKind::Join, int32_t(s)});
 
   for (NodeId o : outputs_)
-    if (where_[size_t(o)] == Where::Device)
+    if (where_[size_t(o)] == Where::Device && !keep_on_device_)
       out_host_.push_back(pinned_empty(g.node(o).dtype, g.node(o).shape));
     else
       out_host_.push_back(Tensor());
@@ -609,6 +613,10 @@ std::vector<Tensor> Program::outputs() const {
   for (size_t i = 0; i < outputs_.size(); ++i) {
     const NodeId o = outputs_[i];
     const Node& n = g_->node(o);
+    if (keep_on_device_ && where_[size_t(o)] == Where::Device) {
+      out.push_back(dval_[size_t(o)]);
+      continue;
+    }
     Tensor t = Tensor::zeros(n.dtype, n.shape);
     const int seg = segment_of_[size_t(o)];
     const Tensor& src =

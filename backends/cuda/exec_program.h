@@ -43,9 +43,10 @@ struct Action {
 
 class Program {
  public:
+  // keep_on_device: outputs computed on the GPU are returned as device views, not copied out.
   Program(HybridExecutor& exec, const tensor::Graph& g,
           const std::map<tensor::NodeId, tensor::Tensor>& inputs,
-          std::span<const tensor::NodeId> outputs, uint64_t signature);
+          std::span<const tensor::NodeId> outputs, uint64_t signature, bool keep_on_device);
   ~Program();
 
   // Points the program at this run's graph and inputs: CPU segments' sub-graphs, host inputs
@@ -88,6 +89,7 @@ class Program {
   std::vector<tensor::NodeId> host_inputs_;       // Inputs given as host tensors
   std::vector<tensor::NodeId> inputs_to_device_;  // ... of those, the ones GPU nodes read
   std::vector<tensor::NodeId> outputs_;
+  bool keep_on_device_ = false;
   std::vector<tensor::Tensor> out_host_;  // pinned copies of device outputs
   // Streamed weights (Node::stream_weights): copied into one staging buffer before their node.
   struct StreamedCopy {

@@ -280,6 +280,7 @@ nlohmann::json run_bench_model(const BenchModelOptions& o) {
   engine::LoadOptions lo;
   lo.rule_path = o.rule_path;
   lo.gpu_count = cuda_gpu_count();
+  lo.device_map = o.device_map;
   const engine::Model m = engine::Model::load(o.model, lo);
   if (!o.json) show_upload_progress(m);
   if (!o.json)
@@ -408,6 +409,10 @@ void add_bench_model_options(CLI::App* bench) {
   bench->add_option("-r,--reps", o->reps, "Repetitions (mean ± stddev)")->capture_default_str();
   bench->add_option("--bw-gib", o->bw_gib,
                     "GiB read to measure the bandwidth (default: 8x the LLC, at least 4)");
+  bench->add_option("--device-map,--device_map", o->device_map,
+                    "GPU behind each cuda:N of the rules, e.g. 0,0 runs a two-GPU rule file on "
+                    "GPU 0 (pipeline cut and hand-offs included)")
+      ->delimiter(',');
   bench->add_option("--optimize_rule_path", o->rule_path,
                     "YAML placement rules or a shipped file's name (default: shipped rules)");
   bench->add_flag("--json", o->json, "Print JSON instead of a table");

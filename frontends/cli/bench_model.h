@@ -16,6 +16,7 @@ namespace kt::cli {
 struct BenchModelOptions {
   std::string model;
   std::string rule_path;  // --optimize_rule_path; empty: the shipped rules
+  std::vector<int> device_map;  // --device-map: the GPU behind each cuda:N of the rules
   int n_prompt = 512;
   int n_gen = 128;
   std::vector<int> threads;  // empty: all physical cores

@@ -101,6 +101,12 @@ std::string rules(const std::string& placement) {
            "      generate_device: \"cpu\"\n      prefill_device: \"cuda:0\"\n"
            "  recursive: False\n- match:\n    name: \".*\"\n" +
            all("cuda:0");
+  if (placement == "pipeline")  // two GPUs: layer 0 on cuda:0, the rest on cuda:1
+    return "- match:\n    name: \"\\\\.experts$\"\n" + all("cpu") +
+           "  recursive: False\n- match:\n    name: \"^model\\\\.layers\\\\.0($|\\\\.)\"\n" +
+           all("cuda:0") +
+           "- match:\n    name: \"^model\\\\.layers\\\\.|^model\\\\.norm$|^lm_head$\"\n" +
+           all("cuda:1") + "- match:\n    name: \".*\"\n" + all("cuda:0");
   // marlin: every Linear through Marlin for decode, the rest on the GPU
   return "- match:\n    class: Linear\n  replace:\n    class: Linear\n    kwargs:\n"
          "      generate_device: \"cuda:0\"\n      prefill_device: \"cuda:0\"\n"
@@ -116,6 +122,11 @@ Model load(const std::string& dir, const std::string& placement) {
   LoadOptions o;
   o.rule_path = p.string();
   o.gpu_count = 1;
+  if (placement == "pipeline") {
+    // Two GPUs when present; otherwise both halves on GPU 0, hand-offs still between stages.
+    o.gpu_count = cuda::device_count();
+    o.device_map = o.gpu_count >= 2 ? std::vector<int>{0, 1} : std::vector<int>{0, 0};
+  }
   Model m = Model::load(dir, o);
   fs::remove(p);
   return m;
@@ -166,6 +177,25 @@ TEST_P(CudaFixture, GraphDecodeGivesEagerTokens) {
   const Reference ref = load_reference(dir());
   const Model m = load(dir(), "hybrid");
   EXPECT_EQ(greedy(m, ref, true), greedy(m, ref, false));
+}
+
+// Pipeline placement over two GPUs (on one GPU: both halves on it, through the same cut and
+// hand-off): the same log-probs as one GPU, CUDA-graph decode per stage, exact greedy tokens.
+TEST_P(CudaFixture, TwoGpuPipelineMatchesTransformers) {
+  const Reference ref = load_reference(dir());
+  const Model m = load(dir(), "pipeline");
+  const Divergence d = compare(m, ref, 7);
+  std::printf("[ info ] %s pipeline: max log-prob error %.3g\n", GetParam().c_str(), d.max_error);
+  EXPECT_LT(d.max_error, 1e-3);
+  const Divergence d1 = compare(m, ref, 1);
+  EXPECT_LT(d1.max_error, 1e-3);
+  EXPECT_EQ(greedy(m, ref, true), ref.greedy);
+  cpu::ThreadPool pool(2);
+  Session s(*m.arch, pool, 16);
+  s.eval(ref.prompt);
+  const StepTimes t = s.executor().last_times();
+  EXPECT_GE(t.gpu_stages, 2);
+  EXPECT_GT(t.handoff_bytes, 0u);
 }
 
 // A Marlin rule on every Linear runs and stays within a 4-bit tolerance. Marlin takes only
