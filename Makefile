@@ -50,7 +50,25 @@ test-server: build $(SERVER_VENV)/.installed
 	  KT_TEST_OUTPUT=$(abspath $(TEST_OUTPUT)) \
 	  $(SERVER_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/server
 
-test: test-fast test-asan test-server
+test: test-fast test-asan test-server test-python
+
+# The Python package (tests/python): `pip install .` builds the wheel (scikit-build-core compiles
+# the engine once more, position-independent, into ktransformers/_kt*.so) into a fresh venv, and
+# pytest runs from outside the source tree so that the installed package is the one imported.
+# The wheel is built without CUDA here: no test of the suite needs a GPU, and the kernels would
+# be compiled a second time. Its build folder is kept: a second run recompiles only what changed.
+PY_VENV  ?= $(BUILD)/venv-python
+PY_BUILD ?= $(BUILD)/python-wheel
+.PHONY: test-python
+test-python:
+	rm -rf $(PY_VENV)
+	python3 -m venv $(PY_VENV)
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(PY_VENV)/bin/pip install --quiet \
+	  --disable-pip-version-check -Cbuild-dir=$(abspath $(PY_BUILD)) -Ccmake.define.KT_CUDA=OFF .
+	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check pytest
+	cd $(PY_VENV) && KT_PYTHON_INSTALLED=1 KT_TESTDATA_DIR=$(abspath $(SHARED))/testdata \
+	  bin/python -m pytest -q -p no:cacheprovider --rootdir=$(abspath tests/python) \
+	  $(abspath tests/python)
 
 $(GEMMA):
 	python3 -m venv $(VENV)
