@@ -3,15 +3,20 @@
 # (chromium and its driver: the web UI's browser test). PyPI packages of the test suites go
 # into virtual environments that `make` creates.
 # Idempotent: when all is present it prints nothing and exits 0.
+# --build-only: just what building kt and its Python module needs, not the test suites'
+# packages (the container images in docker/ use this).
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git clang-format
-  libgtest-dev libgmock-dev
+  build-essential cmake ninja-build pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
-  libonig-dev pybind11-dev python3 python3-venv
-  chromium chromium-driver
+  libonig-dev pybind11-dev python3
 )
+case "${1:-}" in
+  --build-only) ;;
+  "") packages+=(clang-format libgtest-dev libgmock-dev python3-venv chromium chromium-driver) ;;
+  *) echo "install-deps: unknown argument '$1' (only --build-only)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
