@@ -12,10 +12,8 @@ Models:
 tree, so that the installed package is imported (KT_PYTHON_INSTALLED=1 makes the suite check
 that). Environment: KT_TESTDATA_DIR (default ../shared/testdata beside the checkout).
 """
-import base64
-import json
 import os
-import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,9 +22,11 @@ import ktransformers
 from ktransformers import _commands
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from hf_reference import HF_FIXTURES, load_reference  # noqa: E402,F401  (shared with tests/server)
+
 TESTDATA = Path(os.environ.get("KT_TESTDATA_DIR", ROOT.parent / "shared" / "testdata"))
 STORIES_DIR = TESTDATA / "stories260K"
-HF_FIXTURES = ROOT / "tests" / "fixtures" / "hf"
 HF_CASES = sorted(p.name for p in HF_FIXTURES.iterdir() if (p / "reference.json").exists())
 # From ../shared/testdata/README.md: greedy decoding from BOS.
 STORY = ("Once upon a time, there was a little girl named Lily. She loved to play outside in "
@@ -39,14 +39,6 @@ def require(path):
         pytest.skip(f"{path} is absent")
 
 
-def load_reference(case):
-    """(reference dict, rows): rows[i] are transformers' log-softmax values after tokens[:i+1]."""
-    ref = json.loads((HF_FIXTURES / case / "reference.json").read_text())
-    raw = base64.b64decode(ref["logprobs_f32_b64"])
-    vocab = ref["vocab"]
-    flat = struct.unpack(f"<{len(raw) // 4}f", raw)
-    rows = [flat[i * vocab:(i + 1) * vocab] for i in range(len(ref["tokens"]))]
-    return ref, rows
 
 
 @pytest.fixture(scope="session")

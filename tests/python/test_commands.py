@@ -2,7 +2,6 @@
 server command (kt serve) and `python -m ktransformers` (any kt subcommand), run as a user
 would, from outside the source tree."""
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -10,8 +9,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-
-import pytest
 
 from ktransformers._commands import translate_args
 from conftest import STORY

@@ -12,6 +12,7 @@ Environment: KT_BIN (the kt binary; default build/kt), KT_TESTDATA_DIR (default
 import json
 import os
 import socket
+import sys
 import subprocess
 import time
 import urllib.request
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 KT_BIN = Path(os.environ.get("KT_BIN", ROOT / "build" / "kt"))
 TESTDATA = Path(os.environ.get("KT_TESTDATA_DIR", ROOT.parent / "shared" / "testdata"))
 STORIES_DIR = TESTDATA / "stories260K"
-HF_FIXTURES = ROOT / "tests" / "fixtures" / "hf"
+sys.path.insert(0, str(ROOT / "tests"))
+from hf_reference import HF_FIXTURES, load_reference  # noqa: E402,F401  (shared with tests/python)
 # From ../shared/testdata/README.md: greedy decoding from BOS.
 STORY = ("Once upon a time, there was a little girl named Lily. She loved to play outside in "
          "the park. One day, she saw a big, red ball.")

@@ -3,14 +3,11 @@
 Text checks use stories260K, whose greedy story is published; log-prob checks use the tiny
 Llama fixture, whose log-probs transformers wrote into reference.json.
 """
-import base64
-import json
-import struct
 
 import openai
 import pytest
 
-from conftest import HF_FIXTURES, STORY
+from conftest import STORY, load_reference
 
 
 def client(server):
@@ -125,14 +122,6 @@ def test_penalties_change_sampling(stories_server):
                                      **args).choices[0].text
     assert plain != penalized
 
-
-def load_reference(case):
-    ref = json.loads((HF_FIXTURES / case / "reference.json").read_text())
-    raw = base64.b64decode(ref["logprobs_f32_b64"])
-    vocab = ref["vocab"]
-    flat = struct.unpack(f"<{len(raw) // 4}f", raw)
-    rows = [flat[i * vocab:(i + 1) * vocab] for i in range(len(ref["tokens"]))]
-    return ref, rows
 
 
 def test_echo_logprobs_match_transformers(llama_server):
