@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
-  libonig-dev pybind11-dev python3
+  libonig-dev pybind11-dev python3 python3-dev
 )
 case "${1:-}" in
   --build-only) ;;
