@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9 on whatever GPUs the machine has: a synthetic DeepSeek-V3 cut to LAYERS layers
-# (kt synth deepseek-v3:LAYERS, Q4_K_M), the shipped two-GPU rules rewritten for that depth
+# (kt synth deepseek-v3:LAYERS, Q4_K_M; default 8: 3 dense + 5 MoE layers, ~35 GB), the shipped
+# two-GPU rules rewritten for that depth
 # (first half of the layers on cuda:0, the rest with the LM head on cuda:1, routed experts in
 # CPU memory), then `kt plan` (bytes per device) and `kt bench -m` with the one-GPU rules and
 # with the two-GPU rules. With one GPU, DEVICE_MAP=0,0 (the default) runs both halves on GPU 0
@@ -10,7 +11,7 @@ set -uo pipefail
 OUT=${OUT:-./device-out}
 mkdir -p "$OUT"
 KT=${KT:-build-dev/kt}
-LAYERS=${LAYERS:-6}
+LAYERS=${LAYERS:-8}
 P=${P:-512} N=${N:-64} REPS=${REPS:-2} T=${T:-14}
 DEVICE_MAP=${DEVICE_MAP:-0,0}
 vocab=${VOCAB:-.testdata/vocab/ggml-vocab-deepseek-llm.gguf}
