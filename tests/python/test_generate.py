@@ -1,4 +1,6 @@
 """Generation through the Python API: text, streams, stop strings, seeds, chat, KV reuse."""
+import weakref
+
 import pytest
 
 import ktransformers
@@ -48,6 +50,41 @@ def test_stream_stops_early_when_closed(stories):
         next(stream)
     # The model is free again.
     assert stories.generate("Once", max_new_tokens=4, temperature=0)
+
+
+def test_dropped_stream_stops_its_generation(stories):
+    """Leaving a loop over model.stream(...) with break drops the stream: it is collected at
+    once (the worker thread holds no reference to it) and the generation stops at the next
+    token instead of running to its limit while the next call waits."""
+    stream = stories.stream("Once upon a time", max_new_tokens=400, temperature=0,
+                            ignore_eos=True)
+    worker, pieces = stream._thread, stream._queue
+    for _ in stream:
+        break
+    ref = weakref.ref(stream)
+    del stream
+    assert ref() is None
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    left = []
+    while not pieces.empty():
+        left.append(pieces.get())
+    end = left.pop()
+    assert end.error is None and end.result["finish_reason"] == "cancelled"
+    assert end.result["completion_tokens"] < 400
+    assert stories.generate("Once", max_new_tokens=4, temperature=0)
+
+
+def test_bad_arguments_raise_value_error(stories, stories_gguf):
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 0 or None"):
+        stories.generate("Once", max_new_tokens=-5)
+    with pytest.raises(ValueError, match="temperature must be a finite number, got nan"):
+        stories.generate("Once", temperature=float("nan"))
+    with pytest.raises(ValueError, match="top_p must be a finite number"):
+        list(stories.stream("Once", top_p=float("inf")))
+    with pytest.raises(ValueError, match="cpu_infer must be at least 1"):
+        ktransformers.Model(stories_gguf, cpu_infer=-1)
+    assert stories.generate("Once", max_new_tokens=0) == ""
 
 
 def test_stop_string(stories):

@@ -1,5 +1,6 @@
 """ktransformers.Model: load a model, generate (whole or streamed), chat, and read logits."""
 import dataclasses
+import math
 import os
 import queue
 import random
@@ -31,64 +32,74 @@ class Completion:
     decode_seconds: float
 
 
+class _End:
+    """The worker's last queue item: the generate() result or the exception it raised."""
+
+    def __init__(self, result=None, error=None):
+        self.result, self.error = result, error
+
+
+def _stream_worker(handle, ids, kwargs, pieces, stop):
+    # Holds no reference to its TextStream, so that a stream the caller drops is collected at
+    # once and its __del__ stops this generation.
+    def on_text(piece):
+        if stop.is_set():
+            return False
+        pieces.put(piece)
+        return True
+
+    try:
+        pieces.put(_End(result=handle.generate(ids, on_text=on_text, **kwargs)))
+    except BaseException as e:  # handed to the consumer, raised there
+        pieces.put(_End(error=e))
+
+
 class TextStream:
     """Text pieces of a generation as they become final (iterate over it).
 
     The generation runs in a worker thread; :attr:`result` holds the :class:`Completion` once
-    the stream is exhausted. Leaving the loop early (``break``, an exception, Ctrl-C) or
-    calling :meth:`close` stops the generation at the next token.
+    the stream is exhausted. Calling :meth:`close`, an exception or Ctrl-C while waiting for a
+    piece, or dropping the stream (``for piece in model.stream(...): break``) stops the
+    generation at the next token.
     """
-
-    _END = object()
 
     def __init__(self, handle, ids, kwargs):
         self.result = None
         self._queue = queue.Queue()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(handle, ids, kwargs),
+        self._done = False
+        self._thread = threading.Thread(target=_stream_worker,
+                                        args=(handle, ids, kwargs, self._queue, self._stop),
                                         name="ktransformers-generate", daemon=True)
         self._thread.start()
-        self._pieces = self._pieces_gen()
-
-    def _work(self, handle, ids, kwargs):
-        def on_text(piece):
-            if self._stop.is_set():
-                return False
-            self._queue.put(piece)
-            return True
-
-        try:
-            self._queue.put((self._END, handle.generate(ids, on_text=on_text, **kwargs), None))
-        except BaseException as e:  # handed to the consumer, raised there
-            self._queue.put((self._END, None, e))
-
-    def _pieces_gen(self):
-        try:
-            while True:
-                item = self._queue.get()
-                if isinstance(item, tuple) and item[0] is self._END:
-                    if item[2] is not None:
-                        raise item[2]
-                    self.result = Completion(**item[1])
-                    return
-                yield item
-        finally:
-            self._stop.set()
-            self._thread.join()
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        return next(self._pieces)
+        if self._done:
+            raise StopIteration
+        try:
+            item = self._queue.get()
+        except BaseException:  # Ctrl-C while waiting: stop the generation too
+            self.close()
+            raise
+        if not isinstance(item, _End):
+            return item
+        self._done = True
+        self._thread.join()
+        if item.error is not None:
+            raise item.error
+        self.result = Completion(**item.result)
+        raise StopIteration
 
     def close(self):
         """Stops the generation (at the next token) and waits for the worker."""
-        self._pieces.close()
+        self._done = True
         self._stop.set()
         self._thread.join()
 
-    def __del__(self):  # abandoned without being read to the end: stop computing
+    def __del__(self):  # dropped without being read to the end: stop computing
         self._stop.set()
 
 
@@ -118,6 +129,9 @@ class Model:
                       else optimize_config_path)  # KTransformers' older name
         weights = gguf_path or model_path
         tokenizer_dir = model_path if gguf_path and model_path else ""
+        if cpu_infer is not None and int(cpu_infer) < 1:
+            raise ValueError(f"cpu_infer must be at least 1 thread (or None: the default), "
+                             f"got {cpu_infer}")
         self._m = _kt.Model(weights, tokenizer_dir, rules, int(cpu_infer or 0), int(context),
                             int(chunk_size))
         for w in self._m.warnings:
@@ -175,6 +189,15 @@ class Model:
     @staticmethod
     def _options(max_new_tokens, temperature, top_p, top_k, min_p, repeat_penalty,
                  frequency_penalty, presence_penalty, seed, stop, ignore_eos):
+        if max_new_tokens is not None and int(max_new_tokens) < 0:
+            raise ValueError(f"max_new_tokens must be >= 0 or None (no limit), "
+                             f"got {max_new_tokens}")
+        for name, value in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
+                            ("repeat_penalty", repeat_penalty),
+                            ("frequency_penalty", frequency_penalty),
+                            ("presence_penalty", presence_penalty)):
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         if isinstance(stop, str):
             stop = [stop]
         if seed is None:

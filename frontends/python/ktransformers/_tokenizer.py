@@ -1,8 +1,6 @@
 """The model's tokenizer and chat template, with Hugging Face-like method names."""
 import json
 
-from . import _kt
-
 
 def _token_ids(ids):
     """A flat list of ints from a list, tuple, NumPy array or torch tensor (one row allowed)."""
