@@ -37,12 +37,7 @@ void Chat::clear() {
 std::vector<int32_t> Chat::prompt_tokens() const {
   std::string prompt = model_.chat_template->render(messages_, nullptr, true);
   if (opt_.force_think) prompt += "<think>\n";
-  const models::Tokenizer& tok = *model_.tokenizer;
-  // Templates usually write the BOS text themselves; add it only when they did not.
-  std::vector<int32_t> ids = tok.encode(prompt, /*add_special=*/false, /*parse_special=*/true);
-  if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id()))
-    ids.insert(ids.begin(), tok.bos_id());
-  return ids;
+  return model_.tokenizer->encode_chat_prompt(prompt);
 }
 
 TurnStats Chat::send(const std::string& user,

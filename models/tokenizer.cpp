@@ -244,6 +244,13 @@ std::string Tokenizer::token_to_piece(int32_t id, bool render_special) const {
   return impl_->tokens[id].piece;
 }
 
+std::vector<int32_t> Tokenizer::encode_chat_prompt(std::string_view rendered) const {
+  std::vector<int32_t> ids = encode(rendered, /*add_special=*/false, /*parse_special=*/true);
+  if (add_bos() && bos_id() >= 0 && (ids.empty() || ids.front() != bos_id()))
+    ids.insert(ids.begin(), bos_id());
+  return ids;
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
   const Impl& m = *impl_;

@@ -65,6 +65,9 @@ class Tokenizer {
   // add_eos_token). parse_special: recognise control-token text as those tokens.
   std::vector<int32_t> encode(std::string_view text, bool add_special = true,
                               bool parse_special = true) const;
+  // A prompt a chat template rendered: special-token text parsed, and BOS first where the model
+  // wants one — templates usually write its text themselves, so it is added only when missing.
+  std::vector<int32_t> encode_chat_prompt(std::string_view rendered) const;
   // render_special: write control tokens (BOS, <|im_end|>) as their text; otherwise they
   // produce nothing.
   std::string decode(std::span<const int32_t> ids, bool render_special = true) const;

@@ -59,11 +59,7 @@ struct TokenizerHandle {
   // write it.
   std::vector<int32_t> chat_ids(const std::string& messages, const std::string& tools,
                                 bool add_generation_prompt, const std::string& extra) const {
-    const std::string text = render(messages, tools, add_generation_prompt, extra);
-    std::vector<int32_t> ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
-    if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id()))
-      ids.insert(ids.begin(), tok.bos_id());
-    return ids;
+    return tok.encode_chat_prompt(render(messages, tools, add_generation_prompt, extra));
   }
 };
 

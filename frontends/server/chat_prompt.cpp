@@ -72,12 +72,7 @@ std::string render_chat(const ServerState& s, const json& messages, const json& 
 
 std::vector<int32_t> chat_prompt_tokens(const ServerState& s, const json& messages,
                                         const json& tools, bool add_generation_prompt) {
-  const std::string prompt = render_chat(s, messages, tools, add_generation_prompt);
-  const models::Tokenizer& tok = s.tokenizer();
-  std::vector<int32_t> ids = tok.encode(prompt, /*add_special=*/false, /*parse_special=*/true);
-  if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id()))
-    ids.insert(ids.begin(), tok.bos_id());
-  return ids;
+  return s.tokenizer().encode_chat_prompt(render_chat(s, messages, tools, add_generation_prompt));
 }
 
 }  // namespace kt::server

@@ -522,5 +522,28 @@ TEST(TokenizeCommand, ShowsIdsPiecesAndDecodes) {
   EXPECT_NE(out.find("99999999"), std::string::npos) << out;
 }
 
+// A rendered chat prompt gets BOS exactly once: the template's own "<s>" text is the BOS token,
+// and one is added only where the template wrote none (llama-spm: add_bos_token true).
+TEST(TokenizerEdge, ChatPromptGetsBosOnce) {
+  REQUIRE_FILE(testdata() / "vocab" / "ggml-vocab-llama-spm.gguf");
+  Tokenizer spm = gguf_tok("llama-spm");
+  ASSERT_TRUE(spm.add_bos());
+  const int32_t bos = spm.bos_id();
+  const std::vector<int32_t> body = spm.encode("[INST] Hi [/INST]", false);
+  std::vector<int32_t> want = {bos};
+  want.insert(want.end(), body.begin(), body.end());
+  EXPECT_EQ(spm.encode_chat_prompt("[INST] Hi [/INST]"), want);
+  EXPECT_EQ(spm.encode_chat_prompt("<s>[INST] Hi [/INST]"),
+            spm.encode("<s>[INST] Hi [/INST]", false));
+  EXPECT_EQ(spm.encode_chat_prompt("<s>[INST] Hi [/INST]").front(), bos);
+  EXPECT_EQ(spm.encode_chat_prompt(""), std::vector<int32_t>{bos});
+  // Qwen adds no BOS: the prompt is encoded as it is, special tokens parsed.
+  fs::path dir = testdata() / "tokenizers" / "qwen3";
+  REQUIRE_FILE(dir / "tokenizer.json");
+  Tokenizer qwen = Tokenizer::from_hf(dir.string());
+  EXPECT_EQ(qwen.encode_chat_prompt("<|im_start|>user\nHi<|im_end|>\n"),
+            qwen.encode("<|im_start|>user\nHi<|im_end|>\n", false, true));
+}
+
 }  // namespace
 }  // namespace kt::models
